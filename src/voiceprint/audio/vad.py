@@ -1,0 +1,108 @@
+"""Voice activity detection with Silero VAD (ONNX), run on ONNX Runtime.
+
+The model scores 32 ms windows (512 samples at 16 kHz, plus 64 samples of
+context from the previous window) with a recurrent state. Windows are turned
+into speech segments with hysteresis, the way Silero's reference
+``get_speech_timestamps`` does: start above ``threshold``, end after
+``min_silence_s`` below ``threshold - 0.15``, drop segments shorter than
+``min_speech_s``, pad each side by ``pad_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+SAMPLE_RATE = 16_000
+WINDOW = 512
+CONTEXT = 64
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int  # sample index, inclusive
+    end: int  # sample index, exclusive
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
+
+
+class SpeechDetector:
+    """Finds speech in 16 kHz mono audio. Thread-safe: each call keeps its own state."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        threshold: float = 0.5,
+        min_speech_s: float = 0.25,
+        min_silence_s: float = 0.1,
+        pad_s: float = 0.03,
+    ) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.threshold = threshold
+        self.min_speech = int(min_speech_s * SAMPLE_RATE)
+        self.min_silence = int(min_silence_s * SAMPLE_RATE)
+        self.pad = int(pad_s * SAMPLE_RATE)
+
+    def probabilities(self, wave: np.ndarray) -> np.ndarray:
+        """Speech probability of each 32 ms window."""
+        n_windows = -(-len(wave) // WINDOW)
+        padded = np.zeros(n_windows * WINDOW + CONTEXT, dtype=np.float32)
+        padded[CONTEXT : CONTEXT + len(wave)] = wave
+        state = np.zeros((2, 1, 128), dtype=np.float32)
+        sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        probs = np.empty(n_windows, dtype=np.float32)
+        for i in range(n_windows):
+            chunk = padded[i * WINDOW : i * WINDOW + WINDOW + CONTEXT][None, :]
+            out, state = self._session.run(None, {"input": chunk, "state": state, "sr": sr})
+            probs[i] = out[0, 0]
+        return probs
+
+    def segments(self, wave: np.ndarray) -> list[Segment]:
+        probs = self.probabilities(wave)
+        off_threshold = max(self.threshold - 0.15, 0.01)
+        raw: list[list[int]] = []
+        start: int | None = None
+        silence_since: int | None = None
+        for i, p in enumerate(probs):
+            pos = i * WINDOW
+            if p >= self.threshold:
+                silence_since = None
+                if start is None:
+                    start = pos
+            elif start is not None and p < off_threshold:
+                if silence_since is None:
+                    silence_since = pos
+                if pos + WINDOW - silence_since >= self.min_silence:
+                    raw.append([start, silence_since])
+                    start, silence_since = None, None
+        if start is not None:
+            raw.append([start, len(wave)])
+
+        merged: list[Segment] = []
+        for s, e in raw:
+            if e - s < self.min_speech:
+                continue
+            s, e = max(0, s - self.pad), min(len(wave), e + self.pad)
+            if merged and s <= merged[-1].end:
+                merged[-1] = Segment(merged[-1].start, e)
+            else:
+                merged.append(Segment(s, e))
+        return merged
+
+
+def speech_only(wave: np.ndarray, segments: list[Segment]) -> np.ndarray:
+    """The speech segments of ``wave``, joined end to end."""
+    if not segments:
+        return wave[:0]
+    return np.concatenate([wave[s.start : s.end] for s in segments])

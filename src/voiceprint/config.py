@@ -1,0 +1,72 @@
+"""All settings, read once from ``VOICEPRINT_*`` environment variables.
+
+Every setting has a default, so ``voiceprint serve`` needs none. The table in
+``docs/configuration.md`` lists them; this class is the source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICEPRINT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("voiceprint")),
+        description="Where the SQLite database and the stored original audio live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+        "Default: SQLite file voiceprint.db inside data_dir.",
+    )
+    model_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("voiceprint")) / "models",
+        description="Cache of the converted ONNX models (fetched on first use).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `voiceprint serve` binds to.")
+    port: int = Field(default=8000, description="Port `voiceprint serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach the server at, used in audio_url. "
+        "Default: taken from each request.",
+    )
+
+    max_upload_bytes: int = Field(default=4 * 1024 * 1024, description="Largest audio file.")
+    max_audio_seconds: float = Field(default=180.0, description="Longest audio accepted.")
+    max_features_per_group: int = Field(default=10, description="Voiceprints per group.")
+    max_groups_per_workspace: int = Field(default=1000, description="Groups per workspace.")
+
+    inference_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        description="ONNX Runtime threads per inference.",
+    )
+    inference_workers: int = Field(
+        default=1, description="Inferences run at once; each uses inference_threads threads."
+    )
+    inference_queue: int = Field(
+        default=32, description="Requests allowed to wait for inference before 429 is answered."
+    )
+    audio_url_ttl_seconds: int = Field(
+        default=3600, description="How long a signed audio_url stays valid."
+    )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'voiceprint.db'}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

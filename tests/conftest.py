@@ -1,0 +1,49 @@
+"""Shared fixtures: the real speech corpus and the real models."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from voiceprint.config import get_settings
+from voiceprint.embedding.provision import ModelPaths, pull_models
+from voiceprint.engine import VoiceEngine
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+
+
+def speech_files(set_name: str, speaker: str | None = None) -> list[Path]:
+    with (DATA / "index.tsv").open() as f:
+        rows = csv.DictReader(f, delimiter="\t")
+        return [
+            DATA / r["path"]
+            for r in rows
+            if r["set"] == set_name and (speaker is None or r["speaker"] == speaker)
+        ]
+
+
+def read_speech(path: Path) -> tuple[np.ndarray, int]:
+    samples, rate = soundfile.read(path, dtype="float32")
+    return samples, rate
+
+
+def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def model_paths() -> ModelPaths:
+    return pull_models(get_settings().model_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def engine(model_paths: ModelPaths) -> VoiceEngine:
+    return VoiceEngine.load(model_paths.root, threads=2)
