@@ -41,6 +41,12 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=4 * 1024 * 1024, description="Largest audio file.")
     max_audio_seconds: float = Field(default=180.0, description="Longest audio accepted.")
+    min_enroll_speech_s: float = Field(
+        default=1.0, description="Least speech (seconds, after VAD) in an enrolment recording."
+    )
+    min_probe_speech_s: float = Field(
+        default=0.5, description="Least speech (seconds, after VAD) to identify or verify."
+    )
     max_features_per_group: int = Field(default=10, description="Voiceprints per group.")
     max_groups_per_workspace: int = Field(default=1000, description="Groups per workspace.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class VoiceSample:
     embedding: np.ndarray  # float32 [192]
     duration_s: float
     speech_s: float
+    source_format: str
+    quality: dict[str, Any]
 
 
 class VoiceEngine:
@@ -52,7 +55,10 @@ class VoiceEngine:
         speech_s = len(speech) / 16_000
         if speech_s < min_speech_s or len(speech) < MIN_SAMPLES:
             raise NotEnoughSpeech(speech_s, max(min_speech_s, MIN_SAMPLES / 16_000), purpose)
-        return VoiceSample(self.encoder.embed(speech), audio.duration, speech_s)
+        quality = {"duration_s": round(audio.duration, 3), "speech_s": round(speech_s, 3)}
+        return VoiceSample(
+            self.encoder.embed(speech), audio.duration, speech_s, audio.source_format, quality
+        )
 
     def embed_raw(self, audio: Audio) -> np.ndarray:
         """Embedding of the whole clip, no VAD: what SpeechBrain would compute."""

@@ -1,0 +1,89 @@
+"""The ASGI application: routes, error mapping, middleware, startup."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from voiceprint.api.bodies import describe_validation
+from voiceprint.api.envelope import envelope
+from voiceprint.api.errors import ERROR_TABLE, Code, classify
+from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
+from voiceprint.api.routes import router
+from voiceprint.config import Settings, get_settings
+from voiceprint.engine import VoiceEngine
+from voiceprint.service.factory import build_runtime
+
+log = logging.getLogger("voiceprint.api")
+
+# Multipart boundaries and text fields around the audio.
+BODY_OVERHEAD = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, engine: VoiceEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(build_runtime, settings, engine)
+        app.state.service = runtime.service
+        app.state.sessions = runtime.sessions
+        yield
+        runtime.database.dispose()
+
+    app = FastAPI(
+        title="voiceprint",
+        summary="Self-hosted speaker recognition speaking the Coze voiceprint API",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness and model information")
+    async def health(request: Request) -> Response:
+        service = request.app.state.service
+        return envelope(data={"status": "ok", "model": service.model_id})
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return envelope(Code.INVALID_PARAMETER, describe_validation(list(exc.errors())), status=400)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return envelope(
+                Code.NOT_FOUND, f"no such endpoint: {request.method} {request.url.path}", status=404
+            )
+        if exc.status_code == 405:
+            return envelope(
+                Code.INVALID_PARAMETER,
+                f"method {request.method} is not allowed on {request.url.path}",
+                status=405,
+            )
+        return envelope(Code.INVALID_PARAMETER, str(exc.detail), status=exc.status_code)
+
+    async def on_known_error(_: Request, exc: Exception) -> Response:
+        code, status = classify(exc)  # type: ignore[misc]
+        return envelope(code, str(exc) or "the request body is too large", status=status)
+
+    for kind, _code, _status in ERROR_TABLE:
+        app.add_exception_handler(kind, on_known_error)
+
+    @app.exception_handler(Exception)
+    async def on_crash(_: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return envelope(
+            Code.INTERNAL_ERROR, "internal error; quote the logid when reporting it", status=500
+        )
+
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes + BODY_OVERHEAD)
+    app.add_middleware(LogIdMiddleware)
+    return app

@@ -1,0 +1,149 @@
+"""Request bodies: the shapes clients send, validated, and read from JSON or multipart alike.
+
+``cozepy`` sends multipart fields as parts without file names, numbers as text
+parts, and an update without a file as a JSON body (``{}`` when nothing
+changes), so every voiceprint endpoint accepts both encodings through
+``read_fields``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+
+from voiceprint.api.errors import UploadTooLarge
+from voiceprint.service.errors import InvalidParameter
+
+Name = Annotated[str, Field(min_length=1, max_length=20, description="1..20 characters")]
+Desc = Annotated[str, Field(max_length=500, description="0..500 characters")]
+SampleRate = Annotated[
+    int, Field(ge=8000, le=48000, description="Raw PCM only: samples per second (default 16000)")
+]
+Channels = Annotated[int, Field(ge=1, le=32, description="Raw PCM only: channels (default 1)")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class GroupCreate(_Body):
+    name: Name
+    desc: Desc = ""
+
+
+class GroupUpdate(_Body):
+    name: Name | None = None
+    desc: Desc | None = None
+
+
+class PcmFields(_Body):
+    sample_rate: SampleRate = 16000
+    channel: Channels = 1
+
+
+class FeatureCreate(PcmFields):
+    name: Name
+    desc: Desc = ""
+
+
+class FeatureUpdate(PcmFields):
+    name: Name | None = None
+    desc: Desc | None = None
+
+
+class Identify(PcmFields):
+    top_k: Annotated[int, Field(ge=1, description="How many best matches to return")] | None = None
+
+
+def describe_validation(errors: list[Any]) -> str:
+    """One readable sentence per invalid field."""
+    parts = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            return "the request body is not valid JSON"
+        where = ".".join(str(x) for x in error["loc"] if x not in ("body", "query", "path"))
+        parts.append(f"'{where}': {error['msg']}" if where else error["msg"])
+    return "invalid parameter: " + "; ".join(parts)
+
+
+def parse_model(model: type[_Body], fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidParameter(describe_validation(exc.errors())) from None
+
+
+@dataclass
+class Upload:
+    fields: dict[str, Any]
+    files: list[bytes]
+
+
+async def read_fields(request: Request, max_file_bytes: int) -> Upload:
+    """Fields and ``file`` parts of a multipart, urlencoded or JSON body."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            form = await request.form(max_files=16, max_fields=64)
+        except MultiPartException as exc:
+            raise InvalidParameter(f"malformed multipart body: {exc.message}") from None
+        except ClientDisconnect:
+            raise UploadTooLarge() from None
+        fields: dict[str, Any] = {}
+        files: list[bytes] = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "file":
+                    raise InvalidParameter(f"unexpected file part '{key}'; send audio as 'file'")
+                data = await value.read()
+                if len(data) > max_file_bytes:
+                    raise UploadTooLarge(
+                        f"file is {len(data)} bytes; the limit is {max_file_bytes} bytes"
+                    )
+                files.append(data)
+            elif key == "file":
+                raise InvalidParameter("'file' must be a file part with the audio bytes")
+            else:
+                fields[key] = value
+        return Upload(fields, files)
+    raw = await request.body()
+    if not raw.strip():
+        return Upload({}, [])
+    if content_type and "json" not in content_type:
+        raise InvalidParameter(
+            f"content type '{content_type}' is not accepted; send multipart/form-data or JSON"
+        )
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("the JSON body must be an object")
+    if "file" in data:
+        raise InvalidParameter("audio cannot be sent in JSON; send multipart/form-data")
+    return Upload(data, [])
+
+
+def multipart_doc(model: type[_Body], file_required: bool) -> dict[str, Any]:
+    """OpenAPI description of a multipart body: the model's fields plus ``file`` parts."""
+    schema = model.model_json_schema()
+    schema["properties"]["file"] = {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": "Audio: WAV, raw PCM s16le, FLAC, Ogg or MP3; several parts give "
+        "several samples (at most 4 MB in all per request).",
+    }
+    if file_required:
+        schema.setdefault("required", []).append("file")
+    return {
+        "requestBody": {
+            "required": file_required,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }

@@ -1,0 +1,63 @@
+"""Every error code of the API, and which exception maps to which. The one table.
+
+Codes 0-5000 are Coze's; 43xx are this project's (the README lists them too).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from voiceprint.audio.errors import AudioTooLong, InvalidAudio, NotEnoughSpeech, PoorQuality
+from voiceprint.auth.tokens import AuthenticationFailed
+from voiceprint.service.errors import (
+    FeatureQuotaExceeded,
+    GroupQuotaExceeded,
+    InvalidParameter,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+)
+
+
+class Code(IntEnum):
+    OK = 0
+    INVALID_PARAMETER = 4000
+    RATE_LIMITED = 4013
+    AUTHENTICATION_FAILED = 4100
+    PERMISSION_DENIED = 4101
+    NOT_FOUND = 4200
+    AUDIO_INVALID = 4301
+    AUDIO_TOO_LARGE = 4302
+    NOT_ENOUGH_SPEECH = 4303
+    FEATURE_QUOTA_EXCEEDED = 4304
+    GROUP_QUOTA_EXCEEDED = 4305
+    AUDIO_QUALITY_TOO_LOW = 4306
+    INTERNAL_ERROR = 5000
+
+
+class UploadTooLarge(Exception):
+    """The request body or one file in it is over the configured size limit."""
+
+
+# exception type -> (code, HTTP status); the first matching entry wins.
+ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
+    (AuthenticationFailed, Code.AUTHENTICATION_FAILED, 401),
+    (PermissionDenied, Code.PERMISSION_DENIED, 403),
+    (NotFound, Code.NOT_FOUND, 404),
+    (InvalidParameter, Code.INVALID_PARAMETER, 400),
+    (UploadTooLarge, Code.AUDIO_TOO_LARGE, 413),
+    (NotEnoughSpeech, Code.NOT_ENOUGH_SPEECH, 400),
+    (PoorQuality, Code.AUDIO_QUALITY_TOO_LOW, 400),
+    (InvalidAudio, Code.AUDIO_INVALID, 400),
+    (AudioTooLong, Code.AUDIO_INVALID, 400),
+    (FeatureQuotaExceeded, Code.FEATURE_QUOTA_EXCEEDED, 403),
+    (GroupQuotaExceeded, Code.GROUP_QUOTA_EXCEEDED, 403),
+    (Overloaded, Code.RATE_LIMITED, 429),
+]
+
+
+def classify(exc: Exception) -> tuple[Code, int] | None:
+    for kind, code, status in ERROR_TABLE:
+        if isinstance(exc, kind):
+            return code, status
+    return None

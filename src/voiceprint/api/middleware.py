@@ -1,0 +1,96 @@
+"""ASGI middleware: log id and access log for every request; the body size limit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voiceprint.api.envelope import LOGID_HEADER, current_logid, envelope, new_logid
+from voiceprint.api.errors import Code
+
+log = logging.getLogger("voiceprint.access")
+
+
+class LogIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        logid = new_logid()
+        current_logid.set(logid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_logid(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-tt-logid"]
+                headers.append((LOGID_HEADER.lower().encode(), logid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_logid)
+        finally:
+            # Path only: query strings may carry link signatures.
+            log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``limit`` bytes while they arrive, never buffering more than that."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self, size: str) -> Any:
+        return envelope(
+            Code.AUDIO_TOO_LARGE,
+            f"request body is {size}; the limit is {self.limit} bytes "
+            f"({self.limit / 1048576:.0f} MB) of audio per request",
+            status=413,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(f"{int(declared)} bytes")(scope, receive, send)
+            return
+
+        received = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    refused = True
+                    await self._too_large(f"over {self.limit} bytes")(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:  # the 413 has been sent; drop what the app says after it
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)

@@ -1,0 +1,36 @@
+"""Admission control for CPU-heavy work: a few run, a bounded number wait, the rest are refused."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from voiceprint.service.errors import Overloaded
+
+
+class InferenceGate:
+    def __init__(self, workers: int, max_waiting: int) -> None:
+        self._running = threading.BoundedSemaphore(max(1, workers))
+        self._max_waiting = max_waiting
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            if self._waiting >= self._max_waiting:
+                raise Overloaded(
+                    f"the server is busy ({self._waiting} requests waiting for inference); "
+                    "retry shortly"
+                )
+            self._waiting += 1
+        try:
+            self._running.acquire()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._running.release()

@@ -1,0 +1,113 @@
+"""Database tables. One schema for SQLite and PostgreSQL; Alembic migrations create it.
+
+Ids are time-ordered 64-bit integers (see ``ids.py``), timestamps Unix seconds.
+Embeddings are raw little-endian float32 bytes, each with the id of the model
+that made it, so a model change can be detected and re-enrolment asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (Index("ix_accounts_workspace_name", "workspace_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    workspace: Mapped[Workspace] = relationship()
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    permissions: Mapped[str] = mapped_column(Text)  # "all" or comma-separated Coze names
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    account: Mapped[Account] = relationship()
+
+
+class Group(Base):
+    __tablename__ = "voiceprint_groups"
+    __table_args__ = (Index("ix_groups_workspace_created", "workspace_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    creator: Mapped[Account] = relationship()
+
+
+class Feature(Base):
+    """A voiceprint: one person's voice, from one or more samples."""
+
+    __tablename__ = "voiceprint_features"
+    __table_args__ = (Index("ix_features_group_created", "group_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    group_id: Mapped[int] = mapped_column(ForeignKey("voiceprint_groups.id", ondelete="CASCADE"))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    creator: Mapped[Account] = relationship()
+    samples: Mapped[list[Sample]] = relationship(
+        order_by="Sample.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Sample(Base):
+    """One enrolment recording of a voiceprint: its stored audio and its embedding."""
+
+    __tablename__ = "voiceprint_samples"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    feature_id: Mapped[int] = mapped_column(
+        ForeignKey("voiceprint_features.id", ondelete="CASCADE"), index=True
+    )
+    audio_key: Mapped[str] = mapped_column(String(80))
+    audio_format: Mapped[str] = mapped_column(String(8))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    model_id: Mapped[str] = mapped_column(String(64))
+    speech_seconds: Mapped[float] = mapped_column(Float)
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServerSecret(Base):
+    """Secrets shared by every server process of one installation (e.g. URL signing)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
