@@ -1,0 +1,86 @@
+"""The command line as scripts use it: token create / list / revoke, embed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA
+from voiceprint.auth.tokens import AuthenticationFailed, authenticate
+from voiceprint.config import get_settings
+from voiceprint.store.db import make_engine, make_session_factory
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "VOICEPRINT_DATA_DIR": str(tmp_path),
+        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
+    }
+    env.pop("VOICEPRINT_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "voiceprint.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_token_create_list_revoke(tmp_path: Path) -> None:
+    created = _run(
+        tmp_path, "token", "create", "--user", "ann", "--workspace", "acme",
+        "--permissions", "listVoiceprintGroup,identifyInVoiceprintGroup", "--expires-days", "30",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("vp_")
+
+    database = make_engine(f"sqlite:///{tmp_path / 'voiceprint.db'}")
+    sessions = make_session_factory(database)
+    with sessions() as session:
+        caller = authenticate(session, f"Bearer {token}")
+    assert caller.account_name == "ann"
+    assert caller.permissions == {"listVoiceprintGroup", "identifyInVoiceprintGroup"}
+    secret = token.split("_", 2)[2]
+
+    listed = _run(tmp_path, "token", "list")
+    assert "ann" in listed.stdout and "acme" in listed.stdout and "active" in listed.stdout
+    assert secret not in listed.stdout
+
+    token_id = token.split("_")[1]
+    assert _run(tmp_path, "token", "revoke", token_id).returncode == 0
+    with sessions() as session, pytest.raises(AuthenticationFailed, match="revoked"):
+        authenticate(session, f"Bearer {token}")
+    assert "revoked" in _run(tmp_path, "token", "list").stdout
+    assert _run(tmp_path, "token", "revoke", "999").returncode == 1
+
+    # Only the hash is stored. (Read the file only once no connection is open: opening and
+    # closing a SQLite file in a process drops that process's locks on it.)
+    database.dispose()
+    assert secret.encode() not in (tmp_path / "voiceprint.db").read_bytes()
+
+
+def test_token_create_rejects_unknown_permission(tmp_path: Path) -> None:
+    result = _run(tmp_path, "token", "create", "--user", "x", "--permissions", "readEverything")
+    assert result.returncode == 2
+    assert "readEverything" in result.stderr
+
+
+def test_embed_prints_json_and_reports_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    good = DATA / "librispeech/1688/1688-142285-0000.flac"
+    result = _run(tmp_path, "embed", str(good), str(bad))
+    assert result.returncode == 1
+    assert "bad.wav" in result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item["file"] == str(good) and len(item["embedding"]) == 192
+    assert 0 < item["speech_s"] < item["duration_s"]
+    raw = json.loads(_run(tmp_path, "embed", "--raw", str(good)).stdout)[0]
+    assert raw["speech_s"] is None and raw["embedding"] != item["embedding"]
