@@ -8,6 +8,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from voiceprint.config import get_settings
 
@@ -170,6 +173,111 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _evaluation_parts(calibration: str | None = None) -> tuple[Any, Any, Any]:
+    """Settings, voice engine and scorer, as the server builds them."""
+    from voiceprint.engine import VoiceEngine
+    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION, Calibration, Scorer
+
+    settings = get_settings()
+    engine = VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
+    fitted = Calibration.load(Path(calibration) if calibration else DEFAULT_CALIBRATION)
+    scorer = Scorer.from_model_dir(settings.model_dir, fitted)
+    return settings, engine, scorer
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from voiceprint.eval.corpus import load_corpus
+    from voiceprint.eval.report import plot, table
+    from voiceprint.eval.runner import calibrated_fn, embed_corpus, evaluate_set
+    from voiceprint.scoring.scorer import MATCH_THRESHOLD, cosine_matrix
+
+    configure_logging()
+    settings, engine, scorer = _evaluation_parts(args.calibration)
+    utterances = load_corpus(Path(args.path))
+    held_back = set(scorer.calibration.speakers)
+    if not args.include_calibration_speakers:
+        utterances = [u for u in utterances if f"{u.set}/{u.speaker}" not in held_back]
+    embedded = embed_corpus(
+        engine,
+        utterances,
+        min_speech_s=None if args.plain else settings.min_probe_speech_s,
+        cache=Path(args.cache) if args.cache else None,
+    )
+    if args.plain:
+        score, threshold = cosine_matrix, None
+    else:
+        score, threshold = calibrated_fn(scorer), MATCH_THRESHOLD
+    sets = list(dict.fromkeys(u.set for u in utterances))
+    results = [
+        evaluate_set(
+            name,
+            embedded,
+            score,
+            threshold=threshold,
+            group_size=args.group_size,
+            enroll_clips=args.enroll_clips,
+        )
+        for name in sets
+    ]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline = (
+        "plain (whole clip, cosine, EER threshold)"
+        if args.plain
+        else ("full (VAD, AS-norm, calibrated score, threshold 50)")
+    )
+    summary = {
+        "pipeline": pipeline,
+        "model": engine.model_id,
+        "calibration": scorer.calibration.fitted_on,
+        "calibration_speakers_left_out": not args.include_calibration_speakers,
+        "group_size": args.group_size,
+        "enroll_clips": args.enroll_clips,
+        "sets": [r.summary() for r in results],
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    images = plot(results, out)
+    print(f"pipeline: {pipeline}")
+    if not args.include_calibration_speakers and held_back:
+        print(f"left out {len(held_back)} calibration speakers ({scorer.calibration.fitted_on})")
+    print(table(results))
+    print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in images))
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from voiceprint.embedding.provision import pull_models
+    from voiceprint.eval import calibrate
+    from voiceprint.eval.corpus import load_corpus
+    from voiceprint.eval.runner import embed_corpus
+    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION
+
+    configure_logging()
+    settings, engine, _ = _evaluation_parts()
+    cohort = np.load(pull_models(settings.model_dir).cohort)
+    utterances = load_corpus(Path(args.path))
+    speakers = sorted({u.speaker for u in utterances if u.set == args.set})[: args.speakers]
+    chosen = {(args.set, s) for s in speakers}
+    embedded = embed_corpus(
+        engine,
+        [u for u in utterances if (u.set, u.speaker) in chosen],
+        min_speech_s=settings.min_probe_speech_s,
+        cache=Path(args.cache) if args.cache else None,
+    )
+    description = (
+        f"{args.set} speakers {speakers[0]}..{speakers[-1]} ({len(speakers)}), "
+        f"threshold at {100 * args.trial_far:g} % of different-speaker trials"
+    )
+    fitted = calibrate.fit(
+        embedded, cohort, chosen, trial_far=args.trial_far, description=description
+    )
+    out = Path(args.out) if args.out else DEFAULT_CALIBRATION
+    fitted.save(out)
+    print(f"threshold {fitted.threshold}, slope {fitted.slope}: {description}")
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voiceprint", description="Self-hosted voiceprint service"
@@ -216,6 +324,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--raw", action="store_true", help="embed the whole clip: no VAD, no trimming"
     )
     embed.add_argument("files", nargs="+")
+    evaluate = add("eval", _cmd_eval, "measure recognition on labelled speech")
+    evaluate.add_argument(
+        "path", help="index.tsv (set, speaker, path) or a folder of speaker folders"
+    )
+    evaluate.add_argument("--out", default="eval-results", help="folder for results.json and plots")
+    evaluate.add_argument(
+        "--plain", action="store_true", help="baseline: whole clips, cosine, EER threshold"
+    )
+    evaluate.add_argument("--group-size", type=int, default=10)
+    evaluate.add_argument("--enroll-clips", type=int, default=1, help="utterances per voiceprint")
+    evaluate.add_argument("--cache", help="JSON file to keep embeddings between runs")
+    evaluate.add_argument("--calibration", help="calibration JSON (default: the packaged one)")
+    evaluate.add_argument(
+        "--include-calibration-speakers",
+        action="store_true",
+        help="also score the speakers the calibration was fitted on (optimistic)",
+    )
+
+    calibrate = add("calibrate", _cmd_calibrate, "fit the 0-100 score calibration")
+    calibrate.add_argument("path", help="index.tsv or a folder of speaker folders")
+    calibrate.add_argument("--set", default="speechocean762", help="set to fit on")
+    calibrate.add_argument("--speakers", type=int, default=20, help="first N speakers of the set")
+    calibrate.add_argument(
+        "--trial-far", type=float, default=0.005, help="different-speaker trials accepted at 50"
+    )
+    calibrate.add_argument("--cache", help="JSON file to keep embeddings between runs")
+    calibrate.add_argument("--out", help="where to write (default: the packaged calibration)")
     return parser
 
 

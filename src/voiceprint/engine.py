@@ -15,9 +15,11 @@ import numpy as np
 
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
-from voiceprint.audio.vad import SpeechDetector, speech_only
+from voiceprint.audio.quality import CONSISTENCY_WINDOW, check_enrolment, measure
+from voiceprint.audio.vad import SAMPLE_RATE, SpeechDetector, speech_only
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import pull_models
+from voiceprint.scoring.scorer import normalize
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,52 @@ class VoiceEngine:
     def model_id(self) -> str:
         return self.encoder.model_id
 
-    def analyze(self, audio: Audio, *, min_speech_s: float, purpose: str) -> VoiceSample:
-        """Embed the speech in ``audio``; refuse it when there is less than ``min_speech_s``."""
+    def analyze(
+        self, audio: Audio, *, min_speech_s: float, purpose: str, enrolment: bool = False
+    ) -> VoiceSample:
+        """Embed the speech in ``audio``.
+
+        Refuses audio with less than ``min_speech_s`` of speech; for an enrolment
+        also audio that is clipped, too noisy, or holds more than one voice.
+        """
         segments = self.detector.segments(audio.samples)
         speech = speech_only(audio.samples, segments)
-        speech_s = len(speech) / 16_000
+        speech_s = len(speech) / SAMPLE_RATE
         if speech_s < min_speech_s or len(speech) < MIN_SAMPLES:
-            raise NotEnoughSpeech(speech_s, max(min_speech_s, MIN_SAMPLES / 16_000), purpose)
-        quality = {"duration_s": round(audio.duration, 3), "speech_s": round(speech_s, 3)}
+            raise NotEnoughSpeech(speech_s, max(min_speech_s, MIN_SAMPLES / SAMPLE_RATE), purpose)
+        signal = measure(audio.samples, segments)
+        consistency = self.voice_consistency(speech) if enrolment else None
+        quality = {
+            "duration_s": round(audio.duration, 3),
+            "speech_s": round(speech_s, 3),
+            "level_dbfs": signal.level_dbfs,
+            "snr_db": signal.snr_db,
+            "clipping_ratio": signal.clipping_ratio,
+            "voice_consistency": consistency,
+        }
+        if enrolment:
+            check_enrolment(signal, consistency)
+        # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
+        # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.
         return VoiceSample(
-            self.encoder.embed(speech), audio.duration, speech_s, audio.source_format, quality
+            self.encoder.embed(audio.samples),
+            audio.duration,
+            speech_s,
+            audio.source_format,
+            quality,
         )
+
+    def voice_consistency(self, speech: np.ndarray) -> float | None:
+        """How alike the parts of the speech sound: the lowest similarity of one part to the
+        others. One voice scores high; a second voice pulls it down. None when too short."""
+        n_parts = min(len(speech) // CONSISTENCY_WINDOW, 6)
+        if n_parts < 2:
+            return None
+        step = len(speech) // n_parts
+        parts = [speech[i * step : i * step + CONSISTENCY_WINDOW] for i in range(n_parts)]
+        vectors = normalize(self.encoder.embed_batch(parts))
+        others = normalize(vectors.sum(axis=0, keepdims=True) - vectors)
+        return round(float(np.min(np.sum(vectors * others, axis=1))), 3)
 
     def embed_raw(self, audio: Audio) -> np.ndarray:
         """Embedding of the whole clip, no VAD: what SpeechBrain would compute."""

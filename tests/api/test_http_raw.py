@@ -311,3 +311,49 @@ def test_openapi_document_describes_the_api(sqlite_server: Server) -> None:
     assert {"file", "top_k", "sample_rate", "channel"} <= set(schema["properties"])
     assert "IdentifyResponse" in str(identify["responses"]["200"])
     assert httpx.get(f"{sqlite_server.url}/docs").status_code == 200
+
+
+def _joined(speaker: str, seconds: int) -> tuple[np.ndarray, int]:
+    files = speech_files("librispeech", speaker)
+    wave = np.concatenate([read_speech(p)[0] for p in files[:3]])[: seconds * 16000]
+    return wave, 16000
+
+
+def test_two_voices_in_an_enrolment_are_refused(api: httpx.Client, group_id: str) -> None:
+    first, rate = _joined("1998", 6)
+    second, _ = _joined("2414", 6)
+    msg = _error(_enrol(api, group_id, wav_bytes(np.concatenate([first, second]), rate)), 4306, 400)
+    assert "more than one voice" in msg
+
+
+def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> None:
+    clips = [wav_bytes(*read_speech(p)) for p in speech_files("librispeech", "3080")[:3]]
+    created = api.post(
+        f"{PREFIX}/{group_id}/features",
+        data={"name": "multi"},
+        files=[("file", ("a.wav", clips[0])), ("file", ("b.wav", clips[1]))],
+    )
+    feature_id = _ok(created)["id"]
+    added = _ok(
+        api.post(f"{PREFIX}/{group_id}/features/{feature_id}/samples", files={"file": clips[2]})
+    )
+    assert added == {"id": feature_id, "sample_count": 3}
+    item = next(
+        f for f in _ok(api.get(f"{PREFIX}/{group_id}/features"))["items"] if f["id"] == feature_id
+    )
+    assert len(item["samples"]) == 3
+    assert all(s["quality"]["speech_s"] > 1 for s in item["samples"])
+    assert httpx.get(item["audio_url"]).content == clips[0]
+
+    probe = wav_bytes(*read_speech(speech_files("librispeech", "3080")[5]))
+    result = _ok(
+        api.post(f"{PREFIX}/{group_id}/features/{feature_id}/verify", files={"file": probe})
+    )
+    assert result["match"] is True and result["score"] >= 50
+    other = wav_bytes(*read_speech(speech_files("librispeech", "533")[0]))
+    result = _ok(
+        api.post(f"{PREFIX}/{group_id}/features/{feature_id}/verify", files={"file": other})
+    )
+    assert result == {"score": result["score"], "match": False, "decision": "different_speaker"}
+    assert result["score"] < 50
+    api.delete(f"{PREFIX}/{group_id}/features/{feature_id}")

@@ -450,7 +450,12 @@ class VoiceprintService:
             )
             with self._gate.slot():
                 results.append(
-                    self._engine.analyze(audio, min_speech_s=min_speech, purpose=purpose)
+                    self._engine.analyze(
+                        audio,
+                        min_speech_s=min_speech,
+                        purpose=purpose,
+                        enrolment=purpose == "enrolment",
+                    )
                 )
         return results
 

@@ -1,0 +1,218 @@
+"""Load on speaker_identify: N concurrent clients, 5 s clips, a group of 10 voiceprints.
+
+Starts a real server (SQLite, a temporary data folder) on a free loopback port,
+enrols ten LibriSpeech/speechocean762 speakers, then for each N in --clients
+runs N clients in a closed loop for --seconds. It also measures the engine
+alone (decode + VAD + embedding + scoring, in this process, server idle) in
+the same run, and reports req/s relative to it. Prints a table and writes
+bench/results/api_load.json.
+
+    .venv/bin/python bench/api_load.py [--clients 1 2 4 8] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile
+
+from voiceprint.audio.decode import decode_audio
+from voiceprint.auth.tokens import mint_token
+from voiceprint.config import get_settings
+from voiceprint.engine import VoiceEngine
+from voiceprint.scoring.scorer import Calibration, Scorer
+from voiceprint.store.db import make_engine, make_session_factory
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+PREFIX = "/v1/audio/voiceprint_groups"
+SPEAKERS = ["1688", "1998", "2033", "2414", "2609", "3005", "3080", "3331", "367", "533"]
+
+
+def _wav(wave: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _files(speaker: str) -> list[Path]:
+    return sorted((DATA / "librispeech" / speaker).glob("*.flac"))
+
+
+def probe_clips() -> list[bytes]:
+    """5 s cuts of the speakers' other recordings (those of at least 5 s)."""
+    clips = []
+    for speaker in SPEAKERS:
+        for path in _files(speaker)[1:]:
+            wave, _ = soundfile.read(path, dtype="float32")
+            if len(wave) >= 5 * 16000:
+                clips.append(_wav(wave[: 5 * 16000]))
+    return clips
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def engine_only(clips: list[bytes], threads: int, repeats: int) -> float:
+    """Requests per second the engine sustains alone on the same clips."""
+    settings = get_settings()
+    engine = VoiceEngine.load(settings.model_dir, threads=threads)
+    scorer = Scorer.from_model_dir(settings.model_dir, Calibration.load())
+    enrolled = np.random.default_rng(0).standard_normal((10, 192)).astype(np.float32)
+
+    def once(data: bytes) -> None:
+        sample = engine.analyze(decode_audio(data), min_speech_s=0.5, purpose="identification")
+        scorer.scores(sample.embedding, enrolled)
+
+    once(clips[0])
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        once(clips[i % len(clips)])
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times)
+
+
+def run_clients(url: str, token: str, group: str, clips: list[bytes], n: int, seconds: float):  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        nonlocal errors
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
+            i = index
+            while time.monotonic() < deadline:
+                start = time.perf_counter()
+                r = c.post(
+                    f"{PREFIX}/{group}/speaker_identify", files={"file": clips[i % len(clips)]}
+                )
+                elapsed = time.perf_counter() - start
+                with lock:
+                    if r.status_code == 200 and r.json()["code"] == 0:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+                i += n
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "clients": n,
+        "requests": len(latencies),
+        "errors": errors,
+        "req_per_s": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/api_load.json")
+    args = parser.parse_args()
+
+    clips = probe_clips()
+    engine_rps = engine_only(clips, args.threads, repeats=30)
+
+    tmp = Path(tempfile.mkdtemp(prefix="voiceprint-load-"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VOICEPRINT_DATA_DIR": str(tmp),
+        "VOICEPRINT_INFERENCE_THREADS": str(args.threads),
+    }
+    env.pop("VOICEPRINT_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voiceprint.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        sessions = make_session_factory(make_engine(f"sqlite:///{tmp / 'voiceprint.db'}"))
+        with sessions() as session, session.begin():
+            token = mint_token(session, user="bench", workspace=secrets.token_hex(4)).token
+        headers = {"Authorization": f"Bearer {token}"}
+        group = httpx.post(f"{url}{PREFIX}", json={"name": "load"}, headers=headers).json()
+        group_id = group["data"]["id"]
+        for speaker in SPEAKERS:
+            with _files(speaker)[0].open("rb") as f:
+                r = httpx.post(
+                    f"{url}{PREFIX}/{group_id}/features",
+                    data={"name": speaker},
+                    files={"file": f.read()},
+                    headers=headers,
+                    timeout=60,
+                )
+            assert r.json()["code"] == 0, r.text
+        rows = []
+        for n in args.clients:
+            row = run_clients(url, token, group_id, clips, n, args.seconds)
+            row["server_rss_mb"], row["server_peak_rss_mb"] = _rss_mb(server.pid)
+            row["ratio_to_engine"] = row["req_per_s"] / engine_rps
+            rows.append(row)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"engine alone: {engine_rps:.2f} req/s (5 s clips, {args.threads} threads)")
+    print("| clients | req/s | ratio to engine | p50 | p95 | p99 | errors | server RSS (peak) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['clients']} | {r['req_per_s']:.2f} | {r['ratio_to_engine']:.2f} "
+            f"| {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['errors']} "
+            f"| {r['server_rss_mb']:.0f} MB ({r['server_peak_rss_mb']:.0f} MB) |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"engine_req_per_s": engine_rps, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Signal measures of a recording's speech: level, noise, clipping.
+
+Together with speech seconds (VAD) and voice consistency (embeddings, in the
+engine) they form the enrolment quality report stored with each sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from voiceprint.audio.errors import PoorQuality
+from voiceprint.audio.vad import SAMPLE_RATE, Segment
+
+FRAME = SAMPLE_RATE // 50  # 20 ms
+CLIP_LEVEL = 0.99
+
+# Enrolment refusals. Measured on ../shared/data (docs/accuracy.md): single speakers
+# stay well above MIN_CONSISTENCY, two speakers joined fall below it.
+CONSISTENCY_WINDOW = 2 * SAMPLE_RATE
+MIN_CONSISTENCY = 0.38
+MAX_CLIPPING = 0.01
+MIN_SNR_DB = 5.0
+
+
+@dataclass(frozen=True)
+class SignalQuality:
+    level_dbfs: float  # RMS level of the speech
+    snr_db: float  # speech power over the noise floor
+    clipping_ratio: float  # share of speech samples at full scale
+
+
+def _db(power: float) -> float:
+    return float(10.0 * np.log10(max(power, 1e-12)))
+
+
+def _frame_powers(wave: np.ndarray) -> np.ndarray:
+    n = len(wave) // FRAME
+    if n == 0:
+        return np.array([float(np.mean(wave**2))]) if len(wave) else np.zeros(1)
+    return np.mean(wave[: n * FRAME].reshape(n, FRAME).astype(np.float64) ** 2, axis=1)
+
+
+def measure(wave: np.ndarray, segments: list[Segment]) -> SignalQuality:
+    mask = np.zeros(len(wave), dtype=bool)
+    for s in segments:
+        mask[s.start : s.end] = True
+    speech, rest = wave[mask], wave[~mask]
+    speech_power = float(np.mean(speech.astype(np.float64) ** 2)) if len(speech) else 0.0
+    # The noise floor: the pauses if there are enough of them, else the quietest speech frames.
+    if len(rest) >= SAMPLE_RATE // 4:
+        noise_power = float(np.median(_frame_powers(rest)))
+    else:
+        noise_power = float(np.percentile(_frame_powers(speech), 5)) if len(speech) else 0.0
+    clipped = float(np.mean(np.abs(speech) >= CLIP_LEVEL)) if len(speech) else 0.0
+    return SignalQuality(
+        level_dbfs=round(_db(speech_power), 1),
+        snr_db=round(min(_db(speech_power) - _db(noise_power), 99.0), 1),
+        clipping_ratio=round(clipped, 4),
+    )
+
+
+def check_enrolment(signal: SignalQuality, consistency: float | None) -> None:
+    """Refuse a recording that would make a poor voiceprint, saying why."""
+    if consistency is not None and consistency < MIN_CONSISTENCY:
+        raise PoorQuality(
+            "the recording seems to hold more than one voice (voice consistency "
+            f"{consistency:.2f} < {MIN_CONSISTENCY}); enrol one person speaking alone"
+        )
+    if signal.clipping_ratio > MAX_CLIPPING:
+        raise PoorQuality(
+            f"{100 * signal.clipping_ratio:.1f} % of the speech is clipped; record at a lower level"
+        )
+    if signal.snr_db < MIN_SNR_DB:
+        raise PoorQuality(
+            f"the speech is only {signal.snr_db:.1f} dB above the background noise "
+            f"({MIN_SNR_DB:.0f} dB needed); record somewhere quieter or closer to the microphone"
+        )
