@@ -187,7 +187,7 @@ def _evaluation_parts(calibration: str | None = None) -> tuple[Any, Any, Any]:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from voiceprint.eval.corpus import load_corpus
-    from voiceprint.eval.report import plot, table
+    from voiceprint.eval.report import operating_points, plot, table
     from voiceprint.eval.runner import calibrated_fn, embed_corpus, evaluate_set
     from voiceprint.scoring.scorer import MATCH_THRESHOLD, cosine_matrix
 
@@ -224,7 +224,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     pipeline = (
         "plain (whole clip, cosine, EER threshold)"
         if args.plain
-        else ("full (VAD, AS-norm, calibrated score, threshold 50)")
+        else "full (VAD gate, whole clip, centring, AS-norm, calibrated score, threshold 50)"
     )
     summary = {
         "pipeline": pipeline,
@@ -241,6 +241,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if not args.include_calibration_speakers and held_back:
         print(f"left out {len(held_back)} calibration speakers ({scorer.calibration.fitted_on})")
     print(table(results))
+    if not args.plain:
+        print("\nWhat scores mean (same-speaker vs different-speaker trials):")
+        print(operating_points(results, (30, 50, 70, 90)))
     print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in images))
     return 0
 

@@ -8,7 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from voiceprint.eval.metrics import error_curve
+from voiceprint.eval.metrics import error_curve, rates_at
 from voiceprint.eval.runner import SetResult
 
 
@@ -35,6 +35,22 @@ def table(results: Sequence[SetResult]) -> str:
             f"| {r.target_trials}/{r.nontarget_trials} | {_pct(r.eer)} | {r.min_dcf:.3f} "
             f"| {top1} | {stranger} | {_pct(frr)} |"
         )
+    return "\n".join(lines)
+
+
+def operating_points(results: Sequence[SetResult], scores: Sequence[float]) -> str:
+    """False accept / false reject rates of verification trials at given score thresholds."""
+    lines = [
+        "| set | " + " | ".join(f"score >= {s:g}: FA / FR" for s in scores) + " |",
+        "|---|" + "---|" * len(scores),
+    ]
+    for r in results:
+        target, nontarget = np.array(r.target_scores), np.array(r.nontarget_scores)
+        cells = []
+        for threshold in scores:
+            far, frr = rates_at(target, nontarget, threshold)
+            cells.append(f"{_pct(far)} / {_pct(frr)}")
+        lines.append(f"| {r.set} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
