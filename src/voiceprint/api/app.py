@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, engine: VoiceEngine | None = No
     @app.get("/health", tags=["operations"], summary="Liveness and model information")
     async def health(request: Request) -> Response:
         service = request.app.state.service
-        return envelope(data={"status": "ok", "model": service.model_id})
+        return envelope(data={"status": "ok", "model": service.model_id, "device": service.device})
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:

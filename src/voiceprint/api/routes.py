@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -114,17 +114,25 @@ def _match_item(match: Match) -> dict[str, Any]:
     }
 
 
-def _uploads(files: list[bytes], pcm: PcmFields) -> list[AudioUpload]:
-    return [AudioUpload(data, pcm.sample_rate, pcm.channel) for data in files]
-
-
 def _base_url(request: Request) -> str:
     configured = request.app.state.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
-async def _read(request: Request) -> Any:
-    return await read_fields(request, request.app.state.settings.max_upload_bytes)
+FormModel = TypeVar("FormModel", bound=PcmFields)
+
+
+async def _audio_form(
+    request: Request, model: type[FormModel], files: Literal["optional", "required", "one"]
+) -> tuple[FormModel, list[AudioUpload]]:
+    """The validated fields and the audio parts of a voiceprint request."""
+    upload = await read_fields(request, request.app.state.settings.max_upload_bytes)
+    body = parse_model(model, upload.fields)
+    if files == "one" and len(upload.files) != 1:
+        raise InvalidParameter("send exactly one 'file' part with the audio")
+    if files == "required" and not upload.files:
+        raise InvalidParameter("'file' is required: send the audio as a multipart file part")
+    return body, [AudioUpload(data, body.sample_rate, body.channel) for data in upload.files]
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -186,12 +194,9 @@ async def create_feature(
     group_id: str, request: Request, caller: Caller, service: Service
 ) -> Response:
     gid = parse_id(group_id, "group_id")
-    upload = await _read(request)
-    body = parse_model(FeatureCreate, upload.fields)
-    if not upload.files:
-        raise InvalidParameter("'file' is required: send the audio as a multipart file part")
+    body, audio = await _audio_form(request, FeatureCreate, files="required")
     feature_id = await run_in_threadpool(
-        service.create_feature, caller, gid, body.name, body.desc, _uploads(upload.files, body)
+        service.create_feature, caller, gid, body.name, body.desc, audio
     )
     return envelope(data={"id": str(feature_id)})
 
@@ -227,11 +232,8 @@ async def update_feature(
     group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
 ) -> Response:
     gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
-    upload = await _read(request)
-    body = parse_model(FeatureUpdate, upload.fields)
-    await run_in_threadpool(
-        service.update_feature, caller, gid, fid, body.name, body.desc, _uploads(upload.files, body)
-    )
+    body, audio = await _audio_form(request, FeatureUpdate, files="optional")
+    await run_in_threadpool(service.update_feature, caller, gid, fid, body.name, body.desc, audio)
     return envelope(data={"id": str(fid)})
 
 
@@ -258,13 +260,8 @@ async def add_samples(
     group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
 ) -> Response:
     gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
-    upload = await _read(request)
-    body = parse_model(PcmFields, upload.fields)
-    if not upload.files:
-        raise InvalidParameter("'file' is required: send the audio as a multipart file part")
-    count = await run_in_threadpool(
-        service.add_samples, caller, gid, fid, _uploads(upload.files, body)
-    )
+    _, audio = await _audio_form(request, PcmFields, files="required")
+    count = await run_in_threadpool(service.add_samples, caller, gid, fid, audio)
     return envelope(data={"id": str(fid), "sample_count": count})
 
 
@@ -309,11 +306,7 @@ async def speaker_identify(
     group_id: str, request: Request, caller: Caller, service: Service
 ) -> Response:
     gid = parse_id(group_id, "group_id")
-    upload = await _read(request)
-    body = parse_model(Identify, upload.fields)
-    if len(upload.files) != 1:
-        raise InvalidParameter("send exactly one 'file' part with the audio to identify")
-    (audio,) = _uploads(upload.files, body)
+    body, (audio,) = await _audio_form(request, Identify, files="one")
     matches = await run_in_threadpool(service.identify, caller, gid, audio, body.top_k)
     return envelope(data={"feature_score_list": [_match_item(m) for m in matches]})
 
@@ -328,11 +321,7 @@ async def verify(
     group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
 ) -> Response:
     gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
-    upload = await _read(request)
-    body = parse_model(PcmFields, upload.fields)
-    if len(upload.files) != 1:
-        raise InvalidParameter("send exactly one 'file' part with the audio to verify")
-    (audio,) = _uploads(upload.files, body)
+    _, (audio,) = await _audio_form(request, PcmFields, files="one")
     match = await run_in_threadpool(service.verify, caller, gid, fid, audio)
     decision = "same_speaker" if match.is_match else "different_speaker"
     return envelope(data={"score": match.score, "match": match.is_match, "decision": decision})

@@ -118,9 +118,14 @@ def evaluate_set(
     threshold: float | None,
     group_size: int = 10,
     enroll_clips: int = 1,
+    best_of_samples: bool = False,
     seed: int = 0,
 ) -> SetResult:
-    """Metrics of one set. ``threshold=None`` uses the set's own EER threshold."""
+    """Metrics of one set. ``threshold=None`` uses the set's own EER threshold.
+
+    A voiceprint of several clips is their combined embedding, or with
+    ``best_of_samples`` the clips kept apart and the best score of them taken.
+    """
     pairs = [
         (u, v)
         for u, v in zip(embedded.utterances, embedded.vectors, strict=True)
@@ -153,7 +158,9 @@ def evaluate_set(
         target_scores=target.tolist(),
         nontarget_scores=nontarget.tolist(),
     )
-    _identify(result, speakers, vectors, score, threshold, group_size, enroll_clips, seed)
+    _identify(
+        result, speakers, vectors, score, threshold, group_size, enroll_clips, best_of_samples, seed
+    )
     return result
 
 
@@ -165,6 +172,7 @@ def _identify(
     threshold: float,
     group_size: int,
     enroll_clips: int,
+    best_of_samples: bool,
     seed: int,
 ) -> None:
     names, counts = np.unique(speakers, return_counts=True)
@@ -177,14 +185,20 @@ def _identify(
         groups[-2] = np.concatenate([groups[-2], groups.pop()])
     correct = genuine = false_rejects = strangers = strangers_accepted = 0
     for members in groups:
-        enrolled, probes = [], []
+        enrolment_rows, probes = [], []
         for index, speaker in enumerate(members):
             rows = np.flatnonzero(speakers == speaker)
-            enrolled.append(combine(vectors[rows[:enroll_clips]]))
+            enrolment_rows.append(rows[:enroll_clips])
             probes.extend((row, index) for row in rows[enroll_clips:])
         stranger_rows = np.flatnonzero(~np.isin(speakers, members))
-        probe_rows = np.array([row for row, _ in probes] + list(stranger_rows))
-        scores = score(vectors[probe_rows], np.stack(enrolled))
+        probe_vectors = vectors[np.array([row for row, _ in probes] + list(stranger_rows))]
+        if best_of_samples:
+            scores = np.stack(
+                [score(probe_vectors, vectors[rows]).max(axis=1) for rows in enrolment_rows], axis=1
+            )
+        else:
+            enrolled = np.stack([combine(vectors[rows]) for rows in enrolment_rows])
+            scores = score(probe_vectors, enrolled)
         truth = np.array([index for _, index in probes])
         genuine_scores = scores[: len(probes)]
         correct += int((genuine_scores.argmax(axis=1) == truth).sum())

@@ -149,6 +149,10 @@ class VoiceprintService:
     def model_id(self) -> str:
         return self._engine.model_id
 
+    @property
+    def device(self) -> str:
+        return self._engine.encoder.device
+
     # --- groups ----------------------------------------------------------------------------
 
     def create_group(self, caller: Principal, name: str, desc: str) -> int:

