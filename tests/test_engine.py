@@ -84,3 +84,17 @@ def test_probes_need_less_speech_and_skip_enrolment_checks(engine: VoiceEngine) 
     probe = engine.analyze(_audio(speech), min_speech_s=0.5, purpose="identification")
     assert probe.quality["voice_consistency"] is None
     assert 0.5 <= probe.speech_s <= 1.2
+
+
+def test_long_recordings_are_embedded_from_the_first_speech_for_30_s(engine: VoiceEngine) -> None:
+    speech = np.concatenate([_speech("1688", i) for i in range(8)])
+    assert len(speech) > 45 * RATE  # longer than the 30 s that are embedded
+    lead = np.zeros(5 * RATE, dtype=np.float32)
+    sample = engine.analyze(_audio(np.concatenate([lead, speech])), min_speech_s=1.0, purpose="t")
+    first = engine.detector.segments(speech)[0].start
+    expected = engine.encoder.embed(speech[first : first + 30 * RATE])
+    cosine = (
+        sample.embedding @ expected / np.linalg.norm(sample.embedding) / np.linalg.norm(expected)
+    )
+    assert cosine > 0.999
+    assert sample.quality["duration_s"] > 50  # the report still covers the whole recording

@@ -1,4 +1,4 @@
-"""The voice engine: audio bytes -> speech -> speaker embedding.
+"""The voice engine: decoded audio -> speech check -> speaker embedding.
 
 Created once per process (``VoiceEngine.load``) and passed to whoever needs
 it. ``analyze`` is CPU-bound and thread-safe: the server calls it from a
@@ -20,6 +20,9 @@ from voiceprint.audio.vad import SAMPLE_RATE, SpeechDetector, speech_only
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import pull_models
 from voiceprint.scoring.scorer import normalize
+
+MAX_EMBED_SECONDS = 30
+MAX_EMBED_SAMPLES = MAX_EMBED_SECONDS * SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class VoiceEngine:
     def analyze(
         self, audio: Audio, *, min_speech_s: float, purpose: str, enrolment: bool = False
     ) -> VoiceSample:
-        """Embed the speech in ``audio``.
+        """Check that ``audio`` holds enough speech, measure it, and embed it.
 
         Refuses audio with less than ``min_speech_s`` of speech; for an enrolment
         also audio that is clipped, too noisy, or holds more than one voice.
@@ -77,8 +80,11 @@ class VoiceEngine:
             check_enrolment(signal, consistency)
         # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
         # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.
+        # Long clips are cut to MAX_EMBED_SECONDS from the first speech: the network's
+        # memory grows with length (peak RSS 397 MB at 30 s, 1146 MB at 130 s).
+        start = segments[0].start if len(audio.samples) > MAX_EMBED_SAMPLES else 0
         return VoiceSample(
-            self.encoder.embed(audio.samples),
+            self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES]),
             audio.duration,
             speech_s,
             audio.source_format,

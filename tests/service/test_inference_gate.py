@@ -31,7 +31,10 @@ def test_waits_up_to_the_queue_then_refuses() -> None:
         time.sleep(0.01)
     second = threading.Thread(target=wait_then_run)
     second.start()
-    time.sleep(0.1)  # the second is now waiting for the only worker
+    deadline = time.monotonic() + 5
+    while gate.waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.waiting == 1  # the second now waits for the only worker
 
     with pytest.raises(Overloaded, match="busy"), gate.slot():
         pass

@@ -16,6 +16,12 @@ class InferenceGate:
         self._waiting = 0
         self._lock = threading.Lock()
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a worker right now."""
+        with self._lock:
+            return self._waiting
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         with self._lock:
