@@ -333,7 +333,11 @@ def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> Non
         data={"name": "multi"},
         files=[("file", ("a.wav", clips[0])), ("file", ("b.wav", clips[1]))],
     )
-    feature_id = _ok(created)["id"]
+    data = _ok(created)
+    feature_id = data["id"]
+    assert [set(s["quality"]) for s in data["samples"]] == [
+        {"duration_s", "speech_s", "level_dbfs", "snr_db", "clipping_ratio", "voice_consistency"}
+    ] * 2
     added = _ok(
         api.post(f"{PREFIX}/{group_id}/features/{feature_id}/samples", files={"file": clips[2]})
     )

@@ -30,6 +30,7 @@ from voiceprint.service.voiceprints import (
     GroupView,
     Match,
     Page,
+    SampleView,
     VoiceprintService,
 )
 
@@ -98,10 +99,12 @@ def _feature_item(feature: FeatureView, base_url: str) -> dict[str, Any]:
         "user_info": _user_info(feature.creator),
         "created_at": feature.created_at,
         "updated_at": feature.updated_at,
-        "samples": [
-            {"speech_seconds": s.speech_seconds, "quality": s.quality} for s in feature.samples
-        ],
+        "samples": [_sample_item(s) for s in feature.samples],
     }
+
+
+def _sample_item(sample: SampleView) -> dict[str, Any]:
+    return {"speech_seconds": sample.speech_seconds, "quality": sample.quality}
 
 
 def _match_item(match: Match) -> dict[str, Any]:
@@ -186,7 +189,7 @@ async def delete_group(group_id: str, caller: Caller, service: Service) -> Respo
 
 @router.post(
     "/{group_id}/features",
-    response_model=schemas.CreatedResponse,
+    response_model=schemas.FeatureCreatedResponse,
     summary="Create a voiceprint from one or more recordings",
     openapi_extra=multipart_doc(FeatureCreate, file_required=True),
 )
@@ -195,10 +198,10 @@ async def create_feature(
 ) -> Response:
     gid = parse_id(group_id, "group_id")
     body, audio = await _audio_form(request, FeatureCreate, files="required")
-    feature_id = await run_in_threadpool(
+    feature_id, samples = await run_in_threadpool(
         service.create_feature, caller, gid, body.name, body.desc, audio
     )
-    return envelope(data={"id": str(feature_id)})
+    return envelope(data={"id": str(feature_id), "samples": [_sample_item(s) for s in samples]})
 
 
 @router.get(

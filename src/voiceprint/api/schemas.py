@@ -59,6 +59,15 @@ class SampleItem(BaseModel):
     quality: dict[str, float | bool | str | None]
 
 
+class FeatureCreated(BaseModel):
+    id: str
+    samples: list[SampleItem] = Field(description="Beyond Coze: each sample's quality report")
+
+
+class FeatureCreatedResponse(_Envelope):
+    data: FeatureCreated
+
+
 class FeatureItem(BaseModel):
     id: str
     group_id: str

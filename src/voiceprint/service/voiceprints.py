@@ -261,7 +261,8 @@ class VoiceprintService:
         name: str,
         desc: str,
         uploads: Sequence[AudioUpload],
-    ) -> int:
+    ) -> tuple[int, list[SampleView]]:
+        """The new voiceprint's id and the quality report of each sample."""
         _require(caller, perm.CREATE_FEATURE)
         with self._sessions() as session:
             self._visible_group(session, caller, group_id)
@@ -290,7 +291,7 @@ class VoiceprintService:
                 samples=samples,
             )
             session.add(feature)
-        return feature.id
+        return feature.id, [SampleView(x.speech_seconds, x.quality) for x in samples]
 
     def list_features(
         self, caller: Principal, group_id: int, page: Page
