@@ -46,16 +46,19 @@ def test_waits_up_to_the_queue_then_refuses() -> None:
         pass
 
 
-def test_several_workers_run_together() -> None:
+def test_free_workers_run_at_once_even_with_no_queue() -> None:
     gate = InferenceGate(workers=2, max_waiting=0)
     inside = threading.Barrier(2, timeout=5)
+    finished: list[bool] = []
 
     def run() -> None:
         with gate.slot():
             inside.wait()  # both must be inside at once, or this times out
+        finished.append(True)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert finished == [True, True]

@@ -24,18 +24,20 @@ class InferenceGate:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        with self._lock:
-            if self._waiting >= self._max_waiting:
-                raise Overloaded(
-                    f"the server is busy ({self._waiting} requests waiting for inference); "
-                    "retry shortly"
-                )
-            self._waiting += 1
-        try:
-            self._running.acquire()
-        finally:
+        """Run now if a worker is free, else wait in the queue, else refuse."""
+        if not self._running.acquire(blocking=False):
             with self._lock:
-                self._waiting -= 1
+                if self._waiting >= self._max_waiting:
+                    raise Overloaded(
+                        f"the server is busy ({self._waiting} requests waiting for inference); "
+                        "retry shortly"
+                    )
+                self._waiting += 1
+            try:
+                self._running.acquire()
+            finally:
+                with self._lock:
+                    self._waiting -= 1
         try:
             yield
         finally:
