@@ -30,7 +30,6 @@ class VoiceSample:
     """What one recording tells about its speaker."""
 
     embedding: np.ndarray  # float32 [192]
-    duration_s: float
     speech_s: float
     source_format: str
     quality: dict[str, Any]
@@ -85,7 +84,6 @@ class VoiceEngine:
         start = segments[0].start if len(audio.samples) > MAX_EMBED_SAMPLES else 0
         return VoiceSample(
             self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES]),
-            audio.duration,
             speech_s,
             audio.source_format,
             quality,

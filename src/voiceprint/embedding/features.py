@@ -46,10 +46,6 @@ def _window() -> np.ndarray:
     return 0.54 - 0.46 * np.cos(2.0 * np.pi * n / N_FFT)  # periodic Hamming
 
 
-def n_frames(n_samples: int) -> int:
-    return 1 + n_samples // HOP
-
-
 def fbank(wave: np.ndarray) -> np.ndarray:
     """16 kHz mono float waveform -> [frames, 80] mean-normalised log-mel features (float32)."""
     padded = np.pad(np.asarray(wave, dtype=np.float64), N_FFT // 2)
