@@ -384,17 +384,12 @@ class VoiceprintService:
                 raise PermissionDenied("the audio link is invalid or has expired")
             _require(caller, perm.LIST_FEATURES)
         with self._sessions() as session:
-            feature = session.get(Feature, feature_id)
-            group = session.get(Group, group_id)
-            visible = (
-                feature is not None
-                and group is not None
-                and feature.group_id == group_id
-                and (signed or group.workspace_id == caller.workspace_id)  # type: ignore[union-attr]
-            )
-            if not visible or not feature.samples:  # type: ignore[union-attr]
-                raise NotFound(f"voiceprint {feature_id} does not exist in group {group_id}")
-            sample = feature.samples[0]  # type: ignore[union-attr]
+            if caller is not None and not signed:
+                self._visible_group(session, caller, group_id)
+            feature = self._visible_feature(session, group_id, feature_id)
+            if not feature.samples:
+                raise NotFound(f"voiceprint {feature_id} has no stored audio")
+            sample = feature.samples[0]
             return StoredAudio(self._blobs.get(sample.audio_key), sample.audio_format)
 
     # --- recognition -----------------------------------------------------------------------
