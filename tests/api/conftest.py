@@ -65,7 +65,7 @@ class Server:
         return [p for p in (self.data_dir / "audio").glob("*/*") if p.is_file()]
 
 
-def _start(tmp: Path, database_url: str) -> Iterator[Server]:
+def _start(tmp: Path, database_url: str, **settings: str) -> Iterator[Server]:
     port = _free_port()
     env = {
         **os.environ,
@@ -75,6 +75,7 @@ def _start(tmp: Path, database_url: str) -> Iterator[Server]:
         "VOICEPRINT_MAX_FEATURES_PER_GROUP": str(MAX_FEATURES_PER_GROUP),
         "VOICEPRINT_MAX_GROUPS_PER_WORKSPACE": str(MAX_GROUPS_PER_WORKSPACE),
         "VOICEPRINT_INFERENCE_THREADS": "2",
+        **{f"VOICEPRINT_{name.upper()}": value for name, value in settings.items()},
     }
     log = tmp / "server.log"
     with log.open("w") as out:
@@ -138,3 +139,12 @@ def server(
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("server-raw")
     yield from _start(tmp, f"sqlite:///{tmp / 'voiceprint.db'}")
+
+
+@pytest.fixture(scope="module")
+def unqueued_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One inference at a time and no waiting room: the second concurrent one is refused."""
+    tmp = tmp_path_factory.mktemp("server-unqueued")
+    yield from _start(
+        tmp, f"sqlite:///{tmp / 'voiceprint.db'}", inference_workers="1", inference_queue="0"
+    )
