@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     inference_queue: int = Field(
         default=32, description="Requests allowed to wait for inference before 429 is answered."
     )
+    rate_limit_per_minute: int = Field(
+        default=0, description="Requests per minute per token (0: no limit); beyond, 429/4013."
+    )
     audio_url_ttl_seconds: int = Field(
         default=3600, description="How long a signed audio_url stays valid."
     )

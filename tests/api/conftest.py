@@ -146,5 +146,9 @@ def unqueued_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     """One inference at a time and no waiting room: the second concurrent one is refused."""
     tmp = tmp_path_factory.mktemp("server-unqueued")
     yield from _start(
-        tmp, f"sqlite:///{tmp / 'voiceprint.db'}", inference_workers="1", inference_queue="0"
+        tmp,
+        f"sqlite:///{tmp / 'voiceprint.db'}",
+        inference_workers="1",
+        inference_queue="0",
+        rate_limit_per_minute="30",
     )

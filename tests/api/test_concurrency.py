@@ -77,3 +77,21 @@ def test_overload_is_refused_with_4013_not_queued(unqueued_server: Server) -> No
     assert (200, 0) in codes
     assert (429, 4013) in codes
     assert set(codes) <= {(200, 0), (429, 4013)}
+
+
+def test_rate_limit_per_token_when_configured(unqueued_server: Server) -> None:
+    limited = httpx.Client(
+        base_url=unqueued_server.url,
+        headers={"Authorization": f"Bearer {unqueued_server.token()}"},
+    )
+    codes = [limited.get(PREFIX).json()["code"] for _ in range(31)]
+    assert codes[:30] == [0] * 30
+    response = limited.get(PREFIX)
+    assert (response.status_code, response.json()["code"]) == (429, 4013)
+    assert "30 requests per minute" in response.json()["msg"]
+    # Another token has its own allowance.
+    other = httpx.get(
+        f"{unqueued_server.url}{PREFIX}",
+        headers={"Authorization": f"Bearer {unqueued_server.token()}"},
+    )
+    assert other.json()["code"] == 0

@@ -17,6 +17,7 @@ from voiceprint.api.envelope import envelope
 from voiceprint.api.errors import ERROR_TABLE, Code, classify
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
 from voiceprint.api.routes import router
+from voiceprint.auth.ratelimit import RateLimiter
 from voiceprint.config import Settings, get_settings
 from voiceprint.engine import VoiceEngine
 from voiceprint.service.factory import build_runtime
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, engine: VoiceEngine | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.include_router(router)
 
     @app.get("/health", tags=["operations"], summary="Liveness and model information")

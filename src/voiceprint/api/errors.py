@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from voiceprint.audio.errors import AudioTooLong, InvalidAudio, NotEnoughSpeech, PoorQuality
+from voiceprint.auth.ratelimit import RateLimited
 from voiceprint.auth.tokens import AuthenticationFailed
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
@@ -53,6 +54,7 @@ ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (FeatureQuotaExceeded, Code.FEATURE_QUOTA_EXCEEDED, 403),
     (GroupQuotaExceeded, Code.GROUP_QUOTA_EXCEEDED, 403),
     (Overloaded, Code.RATE_LIMITED, 429),
+    (RateLimited, Code.RATE_LIMITED, 429),
 ]
 
 

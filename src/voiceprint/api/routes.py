@@ -52,7 +52,9 @@ def _service(request: Request) -> VoiceprintService:
 
 def get_caller(request: Request) -> Principal:
     with request.app.state.sessions() as session:
-        return authenticate(session, request.headers.get("authorization"))
+        caller = authenticate(session, request.headers.get("authorization"))
+    request.app.state.rate_limiter.check(caller.token_id)
+    return caller
 
 
 Caller = Annotated[Principal, Depends(get_caller)]

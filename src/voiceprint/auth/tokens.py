@@ -34,6 +34,7 @@ class Principal:
     account_name: str
     workspace_id: int
     permissions: frozenset[str]
+    token_id: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         account_name=account.name,
         workspace_id=account.workspace_id,
         permissions=frozenset(row.permissions.split(",")),
+        token_id=row.id,
     )
 
 
