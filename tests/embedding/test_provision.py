@@ -14,6 +14,9 @@ from voiceprint.embedding.provision import ModelUnavailable, pull_models
 
 
 def test_pull_into_an_empty_folder_builds_everything(tmp_path: Path) -> None:
+    leftover = tmp_path / "models" / ".pull-killed" / "out"  # an interrupted earlier pull
+    leftover.mkdir(parents=True)
+    (leftover / "embedding.onnx").write_bytes(b"half written")
     paths = pull_models(tmp_path / "models", progress=False)
     assert paths.is_complete()
     model = onnx.load(paths.embedding_onnx, load_external_data=False)

@@ -106,6 +106,9 @@ def pull_models(model_dir: Path, *, progress: bool = True) -> ModelPaths:
         return paths
     paths.root.mkdir(parents=True, exist_ok=True)
     with _locked(paths.root / ".pull.lock"):
+        # Scratch folders of a pull that was killed; under the lock none is in use.
+        for stale in paths.root.glob(".pull-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if not paths.ecapa_dir.is_dir():
             _install_dir(paths.ecapa_dir, lambda work, tmp: _build_ecapa(work, tmp, progress))
         if not paths.vad_onnx.is_file():
