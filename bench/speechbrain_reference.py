@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import sys
 import tempfile
 from itertools import zip_longest
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -52,10 +52,28 @@ def pick_clips(index: Path) -> list[str]:
     return chosen
 
 
-def main() -> None:
-    import torch
+def load_speechbrain(model_files: Path, workdir: Path) -> Any:
+    """SpeechBrain's own ``EncoderClassifier`` on the checkpoint files in ``model_files``."""
     from speechbrain.inference.speaker import EncoderClassifier
     from speechbrain.utils.fetching import LocalStrategy
+
+    source = workdir / "source"
+    source.mkdir()
+    for file in model_files.iterdir():
+        (source / file.name).symlink_to(file.resolve())
+    # SpeechBrain looks for the label encoder under its .txt name.
+    (source / "label_encoder.txt").symlink_to((model_files / "label_encoder.ckpt").resolve())
+    return EncoderClassifier.from_hparams(
+        source=str(source),
+        savedir=str(workdir / "saved"),
+        overrides={"pretrained_path": str(source)},
+        run_opts={"device": "cpu"},
+        local_strategy=LocalStrategy.NO_LINK,
+    )
+
+
+def main() -> None:
+    import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-files", type=Path, required=True)
@@ -64,17 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "source"
-        shutil.copytree(args.model_files, source)
-        # SpeechBrain looks for the label encoder under its .txt name.
-        shutil.copy(source / "label_encoder.ckpt", source / "label_encoder.txt")
-        encoder = EncoderClassifier.from_hparams(
-            source=str(source),
-            savedir=str(Path(tmp) / "saved"),
-            overrides={"pretrained_path": str(source)},
-            run_opts={"device": "cpu"},
-            local_strategy=LocalStrategy.COPY,
-        )
+        encoder = load_speechbrain(args.model_files, Path(tmp))
         clips = []
         for path in pick_clips(args.data / "index.tsv"):
             wave = decode_audio((args.data / path).read_bytes()).samples

@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voiceprint.config import get_settings
+from voiceprint.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from voiceprint.engine import VoiceEngine
+    from voiceprint.scoring.scorer import Scorer
 
 
 def configure_logging() -> None:
@@ -173,7 +177,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _evaluation_parts(calibration: str | None = None) -> tuple[Any, Any, Any]:
+def _evaluation_parts(
+    calibration: str | None = None,
+) -> tuple[Settings, VoiceEngine, Scorer]:
     """Settings, voice engine and scorer, as the server builds them."""
     from voiceprint.engine import VoiceEngine
     from voiceprint.scoring.scorer import DEFAULT_CALIBRATION, Calibration, Scorer
