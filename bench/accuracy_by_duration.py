@@ -18,10 +18,9 @@ import numpy as np
 import soundfile
 
 from voiceprint.config import get_settings
-from voiceprint.engine import VoiceEngine
 from voiceprint.eval.corpus import load_corpus
 from voiceprint.eval.runner import embed_corpus
-from voiceprint.scoring.scorer import Calibration, Scorer
+from voiceprint.service.factory import load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = ROOT.parent / "shared" / "data" / "index.tsv"
@@ -38,8 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
-    engine = VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
-    scorer = Scorer.from_model_dir(settings.model_dir, Calibration.load())
+    models = load_models(settings)
+    engine, scorer = models.voice, models.scorer
     utterances = [u for u in load_corpus(INDEX) if u.set == args.set]
     embedded = embed_corpus(
         engine, utterances, min_speech_s=settings.min_probe_speech_s, cache=args.cache

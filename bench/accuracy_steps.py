@@ -19,7 +19,6 @@ import numpy as np
 
 from voiceprint.audio.vad import speech_only
 from voiceprint.config import get_settings
-from voiceprint.embedding.provision import pull_models
 from voiceprint.engine import VoiceEngine
 from voiceprint.eval.corpus import load_corpus
 from voiceprint.eval.runner import (
@@ -30,6 +29,7 @@ from voiceprint.eval.runner import (
     evaluate_set,
 )
 from voiceprint.scoring.scorer import MATCH_THRESHOLD, Calibration, Scorer, cosine_matrix
+from voiceprint.service.factory import load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = ROOT.parent / "shared" / "data" / "index.tsv"
@@ -68,7 +68,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     settings = get_settings()
-    engine = VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
+    models = load_models(settings)
+    engine = models.voice
     fitted = Calibration.load()
     left_out = set(fitted.speakers)
     utterances = [u for u in load_corpus(INDEX) if f"{u.set}/{u.speaker}" not in left_out]
@@ -77,7 +78,7 @@ def main() -> None:
         engine, utterances, min_speech_s=settings.min_probe_speech_s, cache=args.cache
     )
     trimmed = speech_only_embeddings(engine, gated)
-    raw_cohort = np.load(pull_models(settings.model_dir).cohort)
+    raw_cohort = np.load(models.paths.cohort)
     centred_only = Scorer(raw_cohort, replace(fitted, method="cosine"))
     no_centre = Scorer(raw_cohort, replace(fitted, domain_mean=()))
     full = Scorer(raw_cohort, fitted)

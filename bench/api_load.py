@@ -33,8 +33,8 @@ import soundfile
 from voiceprint.audio.decode import decode_audio
 from voiceprint.auth.tokens import mint_token
 from voiceprint.config import get_settings
-from voiceprint.engine import VoiceEngine
-from voiceprint.scoring.scorer import Calibration, Scorer
+from voiceprint.engine import SpeechPolicy
+from voiceprint.service.factory import load_models
 from voiceprint.store.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,13 +79,14 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 def engine_only(clips: list[bytes], threads: int, repeats: int) -> float:
     """Requests per second the engine sustains alone on the same clips."""
-    settings = get_settings()
-    engine = VoiceEngine.load(settings.model_dir, threads=threads)
-    scorer = Scorer.from_model_dir(settings.model_dir, Calibration.load())
+    settings = get_settings().model_copy(update={"inference_threads": threads})
+    models = load_models(settings)
+    engine, scorer = models.voice, models.scorer
+    probe = SpeechPolicy("identification", settings.min_probe_speech_s)
     enrolled = np.random.default_rng(0).standard_normal((10, 192)).astype(np.float32)
 
     def once(data: bytes) -> None:
-        sample = engine.analyze(decode_audio(data), min_speech_s=0.5, purpose="identification")
+        sample = engine.analyse(decode_audio(data), probe)
         scorer.scores(sample.embedding, enrolled)
 
     once(clips[0])

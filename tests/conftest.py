@@ -11,8 +11,9 @@ import pytest
 import soundfile
 
 from voiceprint.config import get_settings
-from voiceprint.embedding.provision import ModelPaths, pull_models
+from voiceprint.embedding.provision import ModelPaths
 from voiceprint.engine import VoiceEngine
+from voiceprint.service.factory import Models, load_models
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -40,10 +41,16 @@ def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
 
 
 @pytest.fixture(scope="session")
-def model_paths() -> ModelPaths:
-    return pull_models(get_settings().model_dir, progress=False)
+def models() -> Models:
+    """The models as the server loads them, once for the whole run."""
+    return load_models(get_settings().model_copy(update={"inference_threads": 2}), progress=False)
 
 
 @pytest.fixture(scope="session")
-def engine(model_paths: ModelPaths) -> VoiceEngine:
-    return VoiceEngine.load(model_paths.root, threads=2)
+def model_paths(models: Models) -> ModelPaths:
+    return models.paths
+
+
+@pytest.fixture(scope="session")
+def engine(models: Models) -> VoiceEngine:
+    return models.voice

@@ -8,9 +8,11 @@ import pytest
 from tests.conftest import read_speech, speech_files
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech, PoorQuality
-from voiceprint.engine import VoiceEngine
+from voiceprint.engine import SpeechPolicy, VoiceEngine
 
 RATE = 16_000
+ENROLMENT = SpeechPolicy("enrolment", min_speech_s=1.0, check_enrolment=True)
+PROBE = SpeechPolicy("identification", min_speech_s=0.5)
 
 
 def _speech(speaker: str, index: int = 0) -> np.ndarray:
@@ -27,7 +29,7 @@ def _audio(wave: np.ndarray) -> Audio:
 
 
 def _enrol(engine: VoiceEngine, wave: np.ndarray):  # type: ignore[no-untyped-def]
-    return engine.analyze(_audio(wave), min_speech_s=1.0, purpose="enrolment", enrolment=True)
+    return engine.analyse(_audio(wave), ENROLMENT)
 
 
 def test_clean_single_speaker_enrols_with_a_quality_report(engine: VoiceEngine) -> None:
@@ -81,7 +83,7 @@ def test_clipped_and_noisy_recordings_are_refused(engine: VoiceEngine) -> None:
 
 def test_probes_need_less_speech_and_skip_enrolment_checks(engine: VoiceEngine) -> None:
     speech = _speech("2414")[: int(1.2 * RATE)]
-    probe = engine.analyze(_audio(speech), min_speech_s=0.5, purpose="identification")
+    probe = engine.analyse(_audio(speech), PROBE)
     assert probe.quality["voice_consistency"] is None
     assert 0.5 <= probe.speech_s <= 1.2
 
@@ -90,7 +92,7 @@ def test_long_recordings_are_embedded_from_the_first_speech_for_30_s(engine: Voi
     speech = np.concatenate([_speech("1688", i) for i in range(8)])
     assert len(speech) > 45 * RATE  # longer than the 30 s that are embedded
     lead = np.zeros(5 * RATE, dtype=np.float32)
-    sample = engine.analyze(_audio(np.concatenate([lead, speech])), min_speech_s=1.0, purpose="t")
+    sample = engine.analyse(_audio(np.concatenate([lead, speech])), SpeechPolicy("t", 1.0))
     first = engine.detector.segments(speech)[0].start
     expected = engine.encoder.embed(speech[first : first + 30 * RATE])
     cosine = (

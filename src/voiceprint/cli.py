@@ -15,8 +15,7 @@ import numpy as np
 from voiceprint.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from voiceprint.engine import VoiceEngine
-    from voiceprint.scoring.scorer import Scorer
+    from voiceprint.service.factory import Models
 
 
 def configure_logging() -> None:
@@ -145,19 +144,21 @@ def _cmd_model_pull(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from voiceprint.audio.decode import decode_audio
     from voiceprint.audio.errors import AudioError
-    from voiceprint.engine import VoiceEngine
+    from voiceprint.engine import SpeechPolicy
+    from voiceprint.service.factory import load_models
 
     settings = get_settings()
-    engine = VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
+    voice = load_models(settings).voice
+    any_speech = SpeechPolicy("an embedding", min_speech_s=0.0)
     results, failed = [], 0
     for name in args.files:
         path = Path(name)
         try:
             audio = decode_audio(path.read_bytes(), max_seconds=settings.max_audio_seconds)
             if args.raw:
-                embedding, speech_s = engine.embed_raw(audio), None
+                embedding, speech_s = voice.embed_raw(audio), None
             else:
-                sample = engine.analyze(audio, min_speech_s=0.0, purpose="an embedding")
+                sample = voice.analyse(audio, any_speech)
                 embedding, speech_s = sample.embedding, round(sample.speech_s, 3)
         except (OSError, AudioError) as exc:
             print(f"{path}: {exc}", file=sys.stderr)
@@ -166,7 +167,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         results.append(
             {
                 "file": str(path),
-                "model": engine.model_id,
+                "model": voice.model_id,
                 "duration_s": round(audio.duration, 3),
                 "speech_s": speech_s,
                 "embedding": [round(float(v), 6) for v in embedding],
@@ -177,18 +178,14 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _evaluation_parts(
-    calibration: str | None = None,
-) -> tuple[Settings, VoiceEngine, Scorer]:
-    """Settings, voice engine and scorer, as the server builds them."""
-    from voiceprint.engine import VoiceEngine
-    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION, Calibration, Scorer
+def _evaluation_parts(calibration: str | None = None) -> tuple[Settings, Models]:
+    """Settings and models, as the server builds them."""
+    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION
+    from voiceprint.service.factory import load_models
 
     settings = get_settings()
-    engine = VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
-    fitted = Calibration.load(Path(calibration) if calibration else DEFAULT_CALIBRATION)
-    scorer = Scorer.from_model_dir(settings.model_dir, fitted)
-    return settings, engine, scorer
+    path = Path(calibration) if calibration else DEFAULT_CALIBRATION
+    return settings, load_models(settings, calibration=path)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -198,13 +195,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from voiceprint.scoring.scorer import MATCH_THRESHOLD, cosine_matrix
 
     configure_logging()
-    settings, engine, scorer = _evaluation_parts(args.calibration)
+    settings, models = _evaluation_parts(args.calibration)
+    scorer = models.scorer
     utterances = load_corpus(Path(args.path))
     held_back = set(scorer.calibration.speakers)
     if not args.include_calibration_speakers:
         utterances = [u for u in utterances if f"{u.set}/{u.speaker}" not in held_back]
     embedded = embed_corpus(
-        engine,
+        models.voice,
         utterances,
         min_speech_s=None if args.plain else settings.min_probe_speech_s,
         cache=Path(args.cache) if args.cache else None,
@@ -234,7 +232,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     summary = {
         "pipeline": pipeline,
-        "model": engine.model_id,
+        "model": models.voice.model_id,
         "calibration": scorer.calibration.fitted_on,
         "calibration_speakers_left_out": not args.include_calibration_speakers,
         "group_size": args.group_size,
@@ -255,20 +253,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from voiceprint.embedding.provision import pull_models
     from voiceprint.eval import calibrate
     from voiceprint.eval.corpus import load_corpus
     from voiceprint.eval.runner import embed_corpus
     from voiceprint.scoring.scorer import DEFAULT_CALIBRATION
 
     configure_logging()
-    settings, engine, _ = _evaluation_parts()
-    cohort = np.load(pull_models(settings.model_dir).cohort)
+    settings, models = _evaluation_parts()
+    cohort = np.load(models.paths.cohort)
     utterances = load_corpus(Path(args.path))
     speakers = sorted({u.speaker for u in utterances if u.set == args.set})[: args.speakers]
     chosen = {(args.set, s) for s in speakers}
     embedded = embed_corpus(
-        engine,
+        models.voice,
         [u for u in utterances if (u.set, u.speaker) in chosen],
         min_speech_s=settings.min_probe_speech_s,
         cache=Path(args.cache) if args.cache else None,

@@ -1,28 +1,37 @@
 """The voice engine: decoded audio -> speech check -> speaker embedding.
 
-Created once per process (``VoiceEngine.load``) and passed to whoever needs
-it. ``analyze`` is CPU-bound and thread-safe: the server calls it from a
+Created once per process (``VoiceEngine.from_paths``) and passed to whoever
+needs it. ``analyse`` is CPU-bound and thread-safe: the server calls it from a
 worker thread so the event loop never blocks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
+from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.quality import CONSISTENCY_WINDOW, check_enrolment, measure
-from voiceprint.audio.vad import SAMPLE_RATE, SpeechDetector, speech_only
+from voiceprint.audio.vad import SpeechDetector, speech_only
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
-from voiceprint.embedding.provision import pull_models
+from voiceprint.embedding.provision import ModelPaths
 from voiceprint.scoring.scorer import normalize
 
 MAX_EMBED_SECONDS = 30
 MAX_EMBED_SAMPLES = MAX_EMBED_SECONDS * SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class SpeechPolicy:
+    """What a recording must hold for one use: enough speech and, to enrol, good quality."""
+
+    label: str  # what the recording is for, as error messages name it
+    min_speech_s: float
+    check_enrolment: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,8 @@ class VoiceEngine:
         self.detector = detector
 
     @classmethod
-    def load(cls, model_dir: Path, *, threads: int | None = None) -> VoiceEngine:
-        """Load the models, fetching and converting them first if needed."""
-        paths = pull_models(model_dir)
+    def from_paths(cls, paths: ModelPaths, *, threads: int | None = None) -> VoiceEngine:
+        """The engine over models already pulled (``embedding.provision.pull_models``)."""
         return cls(
             SpeakerEncoder(paths.embedding_onnx, threads=threads), SpeechDetector(paths.vad_onnx)
         )
@@ -52,21 +60,24 @@ class VoiceEngine:
     def model_id(self) -> str:
         return self.encoder.model_id
 
-    def analyze(
-        self, audio: Audio, *, min_speech_s: float, purpose: str, enrolment: bool = False
-    ) -> VoiceSample:
+    @property
+    def device(self) -> str:
+        return self.encoder.device
+
+    def analyse(self, audio: Audio, policy: SpeechPolicy) -> VoiceSample:
         """Check that ``audio`` holds enough speech, measure it, and embed it.
 
-        Refuses audio with less than ``min_speech_s`` of speech; for an enrolment
+        Refuses audio with less speech than the policy asks for; for an enrolment
         also audio that is clipped, too noisy, or holds more than one voice.
         """
         segments = self.detector.segments(audio.samples)
         speech = speech_only(audio.samples, segments)
         speech_s = len(speech) / SAMPLE_RATE
-        if speech_s < min_speech_s or len(speech) < MIN_SAMPLES:
-            raise NotEnoughSpeech(speech_s, max(min_speech_s, MIN_SAMPLES / SAMPLE_RATE), purpose)
+        needed_s = max(policy.min_speech_s, MIN_SAMPLES / SAMPLE_RATE)
+        if speech_s < needed_s:
+            raise NotEnoughSpeech(speech_s, needed_s, policy.label)
         signal = measure(audio.samples, segments)
-        consistency = self.voice_consistency(speech) if enrolment else None
+        consistency = self.voice_consistency(speech) if policy.check_enrolment else None
         quality = {
             "duration_s": round(audio.duration, 3),
             "speech_s": round(speech_s, 3),
@@ -75,7 +86,7 @@ class VoiceEngine:
             "clipping_ratio": signal.clipping_ratio,
             "voice_consistency": consistency,
         }
-        if enrolment:
+        if policy.check_enrolment:
             check_enrolment(signal, consistency)
         # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
         # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.

@@ -10,8 +10,9 @@ import pytest
 import soundfile
 
 from tests.conftest import read_speech, speech_files, wav_bytes
-from voiceprint.audio.decode import TARGET_RATE, decode_audio
+from voiceprint.audio.decode import decode_audio
 from voiceprint.audio.errors import AudioTooLong, InvalidAudio
+from voiceprint.audio.limits import SAMPLE_RATE as TARGET_RATE
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,14 @@ import pytest
 
 from tests.conftest import read_speech, speech_files
 from voiceprint.audio.decode import Audio
-from voiceprint.config import get_settings
-from voiceprint.engine import VoiceEngine
+from voiceprint.embedding.provision import ModelPaths
+from voiceprint.engine import SpeechPolicy, VoiceEngine
 from voiceprint.scoring.scorer import MATCH_THRESHOLD, Calibration, Scorer, combine
 
 
 @pytest.fixture(scope="module")
-def scorer() -> Scorer:
-    return Scorer.from_model_dir(get_settings().model_dir, Calibration.load())
+def scorer(model_paths: ModelPaths) -> Scorer:
+    return Scorer(np.load(model_paths.cohort), Calibration.load())
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def voices(engine: VoiceEngine) -> dict[str, list[np.ndarray]]:
     result = {}
     for speaker in ("1688", "2033", "3080", "533"):
         result[speaker] = [
-            engine.analyze(
-                Audio(read_speech(p)[0], "flac", 16000, 1), min_speech_s=0.5, purpose="test"
+            engine.analyse(
+                Audio(read_speech(p)[0], "flac", 16000, 1), SpeechPolicy("test", 0.5)
             ).embedding
             for p in speech_files("librispeech", speaker)[:4]
         ]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,28 +14,41 @@ from starlette.responses import Response
 
 from voiceprint.api.bodies import describe_validation
 from voiceprint.api.envelope import envelope
-from voiceprint.api.errors import ERROR_TABLE, Code, classify
+from voiceprint.api.errors import ERROR_TABLE, Code
+from voiceprint.api.links import SECRET_NAME, LinkSigner
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
 from voiceprint.api.routes import router
 from voiceprint.auth.ratelimit import RateLimiter
 from voiceprint.config import Settings, get_settings
-from voiceprint.engine import VoiceEngine
-from voiceprint.service.factory import build_runtime
-
-log = logging.getLogger("voiceprint.api")
+from voiceprint.service.factory import Models, build_runtime
+from voiceprint.store.secrets import shared_secret
 
 # Multipart boundaries and text fields around the audio.
 BODY_OVERHEAD = 64 * 1024
 
+Handler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
 
-def create_app(settings: Settings | None = None, engine: VoiceEngine | None = None) -> FastAPI:
+
+def _answer_with(code: Code, status: int) -> Handler:
+    async def handler(_: Request, exc: Exception) -> Response:
+        return envelope(code, str(exc) or "the request body is too large", status=status)
+
+    return handler
+
+
+def create_app(settings: Settings | None = None, models: Models | None = None) -> FastAPI:
+    """The server; ``models`` lets tests share already loaded models."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(build_runtime, settings, engine)
+        runtime = await run_in_threadpool(build_runtime, settings, models)
         app.state.service = runtime.service
+        app.state.models = runtime.models
         app.state.sessions = runtime.sessions
+        app.state.links = LinkSigner(
+            shared_secret(runtime.sessions, SECRET_NAME), settings.audio_url_ttl_seconds
+        )
         yield
         runtime.database.dispose()
 
@@ -51,8 +64,8 @@ def create_app(settings: Settings | None = None, engine: VoiceEngine | None = No
 
     @app.get("/health", tags=["operations"], summary="Liveness and model information")
     async def health(request: Request) -> Response:
-        service = request.app.state.service
-        return envelope(data={"status": "ok", "model": service.model_id, "device": service.device})
+        voice = request.app.state.models.voice
+        return envelope(data={"status": "ok", "model": voice.model_id, "device": voice.device})
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -72,19 +85,8 @@ def create_app(settings: Settings | None = None, engine: VoiceEngine | None = No
             )
         return envelope(Code.INVALID_PARAMETER, str(exc.detail), status=exc.status_code)
 
-    async def on_known_error(_: Request, exc: Exception) -> Response:
-        code, status = classify(exc)  # type: ignore[misc]
-        return envelope(code, str(exc) or "the request body is too large", status=status)
-
-    for kind, _code, _status in ERROR_TABLE:
-        app.add_exception_handler(kind, on_known_error)
-
-    @app.exception_handler(Exception)
-    async def on_crash(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error", exc_info=exc)
-        return envelope(
-            Code.INTERNAL_ERROR, "internal error; quote the logid when reporting it", status=500
-        )
+    for kind, code, status in ERROR_TABLE:
+        app.add_exception_handler(kind, _answer_with(code, status))
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes + BODY_OVERHEAD)
     app.add_middleware(LogIdMiddleware)

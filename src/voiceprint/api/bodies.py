@@ -18,14 +18,22 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
 from voiceprint.api.errors import UploadTooLarge
+from voiceprint.audio.limits import MAX_CHANNELS, MAX_RATE, MIN_RATE, SAMPLE_RATE
 from voiceprint.service.errors import InvalidParameter
 
 Name = Annotated[str, Field(min_length=1, max_length=20, description="1..20 characters")]
 Desc = Annotated[str, Field(max_length=500, description="0..500 characters")]
 SampleRate = Annotated[
-    int, Field(ge=8000, le=48000, description="Raw PCM only: samples per second (default 16000)")
+    int,
+    Field(
+        ge=MIN_RATE,
+        le=MAX_RATE,
+        description=f"Raw PCM only: samples per second (default {SAMPLE_RATE})",
+    ),
 ]
-Channels = Annotated[int, Field(ge=1, le=32, description="Raw PCM only: channels (default 1)")]
+Channels = Annotated[
+    int, Field(ge=1, le=MAX_CHANNELS, description="Raw PCM only: channels (default 1)")
+]
 
 
 class _Body(BaseModel):
@@ -43,7 +51,7 @@ class GroupUpdate(_Body):
 
 
 class PcmFields(_Body):
-    sample_rate: SampleRate = 16000
+    sample_rate: SampleRate = SAMPLE_RATE
     channel: Channels = 1
 
 
@@ -68,7 +76,9 @@ def describe_validation(errors: list[Any]) -> str:
         if error.get("type") == "json_invalid":
             return "the request body is not valid JSON"
         where = ".".join(str(x) for x in error["loc"] if x not in ("body", "query", "path"))
-        parts.append(f"'{where}': {error['msg']}" if where else error["msg"])
+        # A validator's own sentence arrives as "Value error, <sentence>".
+        msg = error["msg"].removeprefix("Value error, ")
+        parts.append(f"'{where}': {msg}" if where else msg)
     return "invalid parameter: " + "; ".join(parts)
 
 
@@ -80,12 +90,14 @@ def parse_model(model: type[_Body], fields: dict[str, Any]) -> Any:
 
 
 @dataclass
-class Upload:
+class ParsedBody:
+    """The text fields of a request body and the bytes of its ``file`` parts."""
+
     fields: dict[str, Any]
     files: list[bytes]
 
 
-async def read_fields(request: Request, max_file_bytes: int) -> Upload:
+async def read_fields(request: Request, max_file_bytes: int) -> ParsedBody:
     """Fields and ``file`` parts of a multipart, urlencoded or JSON body."""
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -111,10 +123,10 @@ async def read_fields(request: Request, max_file_bytes: int) -> Upload:
                 raise InvalidParameter("'file' must be a file part with the audio bytes")
             else:
                 fields[key] = value
-        return Upload(fields, files)
+        return ParsedBody(fields, files)
     raw = await request.body()
     if not raw.strip():
-        return Upload({}, [])
+        return ParsedBody({}, [])
     if content_type and "json" not in content_type:
         raise InvalidParameter(
             f"content type '{content_type}' is not accepted; send multipart/form-data or JSON"
@@ -127,7 +139,7 @@ async def read_fields(request: Request, max_file_bytes: int) -> Upload:
         raise InvalidParameter("the JSON body must be an object")
     if "file" in data:
         raise InvalidParameter("audio cannot be sent in JSON; send multipart/form-data")
-    return Upload(data, [])
+    return ParsedBody(data, [])
 
 
 def multipart_doc(model: type[_Body], file_required: bool) -> dict[str, Any]:

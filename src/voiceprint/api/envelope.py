@@ -1,7 +1,7 @@
 """The Coze response envelope and the per-request log id.
 
-Every response body is ``{"code", "msg", "data"?, "detail": {"logid"}}`` and
-carries the same log id in the ``X-Tt-Logid`` header.
+Every response body is ``{"code", "msg", "data"?, "detail": {"logid"}}``; the
+log id middleware puts the same id in the ``X-Tt-Logid`` header of every response.
 """
 
 from __future__ import annotations
@@ -28,4 +28,4 @@ def envelope(code: int = 0, msg: str = "", data: Any = None, status: int = 200) 
     if data is not None:
         body["data"] = data
     body["detail"] = {"logid": logid}
-    return JSONResponse(body, status_code=status, headers={LOGID_HEADER: logid})
+    return JSONResponse(body, status_code=status)

@@ -40,7 +40,8 @@ class UploadTooLarge(Exception):
     """The request body or one file in it is over the configured size limit."""
 
 
-# exception type -> (code, HTTP status); the first matching entry wins.
+# exception type -> (code, HTTP status). Each row gets its own handler; Starlette picks the
+# handler of the nearest class in the exception's MRO, so the rows must not overlap.
 ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (AuthenticationFailed, Code.AUTHENTICATION_FAILED, 401),
     (PermissionDenied, Code.PERMISSION_DENIED, 403),
@@ -56,10 +57,3 @@ ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (Overloaded, Code.RATE_LIMITED, 429),
     (RateLimited, Code.RATE_LIMITED, 429),
 ]
-
-
-def classify(exc: Exception) -> tuple[Code, int] | None:
-    for kind, code, status in ERROR_TABLE:
-        if isinstance(exc, kind):
-            return code, status
-    return None

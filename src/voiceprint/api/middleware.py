@@ -1,4 +1,4 @@
-"""ASGI middleware: log id and access log for every request; the body size limit."""
+"""ASGI middleware: log id, access log and crash envelope for every request; the body limit."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ log = logging.getLogger("voiceprint.access")
 
 
 class LogIdMiddleware:
+    """Give each request a log id, put it in the ``X-Tt-Logid`` header of whatever answers,
+    log one line per request, and turn an unhandled error into a 5000 envelope.
+
+    Handling the crash here, rather than leaving it to Starlette's outermost error
+    middleware, keeps the header on that answer too and the connection open after it.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -26,10 +33,12 @@ class LogIdMiddleware:
         current_logid.set(logid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_logid(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-tt-logid"]
                 headers.append((LOGID_HEADER.lower().encode(), logid.encode()))
@@ -38,6 +47,14 @@ class LogIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_logid)
+        except Exception as exc:
+            log.error("unhandled error", exc_info=exc)
+            if response_started:  # too late for an envelope; the server closes the connection
+                raise
+            crash = envelope(
+                Code.INTERNAL_ERROR, "internal error; quote the logid when reporting it", status=500
+            )
+            await crash(scope, receive, send_with_logid)
         finally:
             # Path only: query strings may carry link signatures.
             log.info(

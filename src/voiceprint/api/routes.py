@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from voiceprint.api import schemas
@@ -21,18 +22,13 @@ from voiceprint.api.bodies import (
     read_fields,
 )
 from voiceprint.api.envelope import envelope
+from voiceprint.api.links import LinkSigner
 from voiceprint.auth.tokens import Principal, authenticate
-from voiceprint.service.errors import InvalidParameter
-from voiceprint.service.voiceprints import (
-    AudioUpload,
-    Creator,
-    FeatureView,
-    GroupView,
-    Match,
-    Page,
-    SampleView,
-    VoiceprintService,
-)
+from voiceprint.service.errors import InvalidParameter, PermissionDenied
+from voiceprint.service.recordings import AudioUpload
+from voiceprint.service.views import Page
+from voiceprint.service.voiceprints import VoiceprintService
+from voiceprint.store.ids import parse_id
 
 PREFIX = "/v1/audio/voiceprint_groups"
 router = APIRouter(prefix=PREFIX, tags=["voiceprints"])
@@ -46,9 +42,28 @@ AUDIO_TYPES = {
 }
 
 
+def _id(value: Any) -> int:
+    parsed = parse_id(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValueError(f"must be a positive integer id; got {value!r}")
+    return parsed
+
+
+# Ids travel as decimal strings (as Coze sends them); the rule for reading one lives here.
+Id = Annotated[
+    int,
+    BeforeValidator(_id),
+    WithJsonSchema({"type": "string", "pattern": "^[1-9][0-9]{0,18}$"}),
+]
+
+
 async def _service(request: Request) -> VoiceprintService:
     # async: a plain attribute read needs no trip through the thread pool.
     return request.app.state.service
+
+
+async def _links(request: Request) -> LinkSigner:
+    return request.app.state.links
 
 
 def get_caller(request: Request) -> Principal:
@@ -60,64 +75,13 @@ def get_caller(request: Request) -> Principal:
 
 Caller = Annotated[Principal, Depends(get_caller)]
 Service = Annotated[VoiceprintService, Depends(_service)]
+Links = Annotated[LinkSigner, Depends(_links)]
 PageNum = Annotated[int, Query(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=200, description="Items per page, 1..200")]
 
 
-def parse_id(value: str, field: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 2**63:
-        raise InvalidParameter(f"'{field}' must be a positive integer id; got {value!r}")
-    return int(value)
-
-
-def _user_info(creator: Creator) -> dict[str, str]:
-    return {"id": str(creator.id), "name": creator.name, "nickname": creator.name, "avatar_url": ""}
-
-
-def _group_item(group: GroupView) -> dict[str, Any]:
-    return {
-        "id": str(group.id),
-        "name": group.name,
-        "desc": group.desc,
-        "icon_url": "",
-        "user_info": _user_info(group.creator),
-        "created_at": group.created_at,
-        "updated_at": group.updated_at,
-        "feature_count": group.feature_count,
-    }
-
-
-def _feature_item(feature: FeatureView, base_url: str) -> dict[str, Any]:
-    audio_url = (
-        f"{base_url}{PREFIX}/{feature.group_id}/features/{feature.id}/audio"
-        f"?expires={feature.audio_expires}&signature={feature.audio_signature}"
-    )
-    return {
-        "id": str(feature.id),
-        "group_id": str(feature.group_id),
-        "name": feature.name,
-        "desc": feature.desc,
-        "icon_url": "",
-        "audio_url": audio_url,
-        "user_info": _user_info(feature.creator),
-        "created_at": feature.created_at,
-        "updated_at": feature.updated_at,
-        "samples": [_sample_item(s) for s in feature.samples],
-    }
-
-
-def _sample_item(sample: SampleView) -> dict[str, Any]:
-    return {"speech_seconds": sample.speech_seconds, "quality": sample.quality}
-
-
-def _match_item(match: Match) -> dict[str, Any]:
-    return {
-        "feature_id": str(match.feature_id),
-        "feature_name": match.name,
-        "feature_desc": match.desc,
-        "score": match.score,
-        "match": match.is_match,
-    }
+def _ok(data: BaseModel | None = None) -> Response:
+    return envelope(data=None if data is None else data.model_dump())
 
 
 def _base_url(request: Request) -> str:
@@ -132,13 +96,13 @@ async def _audio_form(
     request: Request, model: type[FormModel], files: Literal["optional", "required", "one"]
 ) -> tuple[FormModel, list[AudioUpload]]:
     """The validated fields and the audio parts of a voiceprint request."""
-    upload = await read_fields(request, request.app.state.settings.max_upload_bytes)
-    body = parse_model(model, upload.fields)
-    if files == "one" and len(upload.files) != 1:
+    body = await read_fields(request, request.app.state.settings.max_upload_bytes)
+    fields = parse_model(model, body.fields)
+    if files == "one" and len(body.files) != 1:
         raise InvalidParameter("send exactly one 'file' part with the audio")
-    if files == "required" and not upload.files:
+    if files == "required" and not body.files:
         raise InvalidParameter("'file' is required: send the audio as a multipart file part")
-    return body, [AudioUpload(data, body.sample_rate, body.channel) for data in upload.files]
+    return fields, [AudioUpload(data, fields.sample_rate, fields.channel) for data in body.files]
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -147,7 +111,7 @@ async def _audio_form(
 @router.post("", response_model=schemas.CreatedResponse, summary="Create a voiceprint group")
 async def create_group(body: GroupCreate, caller: Caller, service: Service) -> Response:
     group_id = await run_in_threadpool(service.create_group, caller, body.name, body.desc)
-    return envelope(data={"id": str(group_id)})
+    return _ok(schemas.Created(id=str(group_id)))
 
 
 @router.get("", response_model=schemas.GroupListResponse, summary="List voiceprint groups")
@@ -157,34 +121,33 @@ async def list_groups(
     page_num: PageNum = 1,
     page_size: PageSize = 10,
     name: Annotated[str | None, Query(description="Name prefix")] = None,
-    user_id: Annotated[str | None, Query(description="Only your own account id")] = None,
-    group_id: Annotated[str | None, Query(description="Exact group id")] = None,
+    user_id: Annotated[Id | None, Query(description="Only your own account id")] = None,
+    group_id: Annotated[Id | None, Query(description="Exact group id")] = None,
 ) -> Response:
     items, total = await run_in_threadpool(
         service.list_groups,
         caller,
         Page(page_num, page_size),
         name_prefix=name,
-        user_id=parse_id(user_id, "user_id") if user_id is not None else None,
-        group_id=parse_id(group_id, "group_id") if group_id is not None else None,
+        user_id=user_id,
+        group_id=group_id,
     )
-    return envelope(data={"items": [_group_item(g) for g in items], "total": total})
+    return _ok(schemas.GroupList(items=[schemas.GroupItem.of(g) for g in items], total=total))
 
 
 @router.put("/{group_id}", response_model=schemas.EmptyResponse, summary="Update a group")
 async def update_group(
-    group_id: str, caller: Caller, service: Service, body: GroupUpdate | None = None
+    group_id: Id, caller: Caller, service: Service, body: GroupUpdate | None = None
 ) -> Response:
-    gid = parse_id(group_id, "group_id")
     body = body or GroupUpdate()
-    await run_in_threadpool(service.update_group, caller, gid, body.name, body.desc)
-    return envelope()
+    await run_in_threadpool(service.update_group, caller, group_id, body.name, body.desc)
+    return _ok()
 
 
 @router.delete("/{group_id}", response_model=schemas.EmptyResponse, summary="Delete a group")
-async def delete_group(group_id: str, caller: Caller, service: Service) -> Response:
-    await run_in_threadpool(service.delete_group, caller, parse_id(group_id, "group_id"))
-    return envelope()
+async def delete_group(group_id: Id, caller: Caller, service: Service) -> Response:
+    await run_in_threadpool(service.delete_group, caller, group_id)
+    return _ok()
 
 
 # --- voiceprints --------------------------------------------------------------------------
@@ -197,14 +160,14 @@ async def delete_group(group_id: str, caller: Caller, service: Service) -> Respo
     openapi_extra=multipart_doc(FeatureCreate, file_required=True),
 )
 async def create_feature(
-    group_id: str, request: Request, caller: Caller, service: Service
+    group_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
-    gid = parse_id(group_id, "group_id")
     body, audio = await _audio_form(request, FeatureCreate, files="required")
     feature_id, samples = await run_in_threadpool(
-        service.create_feature, caller, gid, body.name, body.desc, audio
+        service.create_feature, caller, group_id, body.name, body.desc, audio
     )
-    return envelope(data={"id": str(feature_id), "samples": [_sample_item(s) for s in samples]})
+    samples_out = [schemas.SampleItem.of(s) for s in samples]
+    return _ok(schemas.FeatureCreated(id=str(feature_id), samples=samples_out))
 
 
 @router.get(
@@ -213,19 +176,27 @@ async def create_feature(
     summary="List the voiceprints of a group",
 )
 async def list_features(
-    group_id: str,
+    group_id: Id,
     request: Request,
     caller: Caller,
     service: Service,
+    links: Links,
     page_num: PageNum = 1,
     page_size: PageSize = 10,
 ) -> Response:
-    gid = parse_id(group_id, "group_id")
     items, total = await run_in_threadpool(
-        service.list_features, caller, gid, Page(page_num, page_size)
+        service.list_features, caller, group_id, Page(page_num, page_size)
     )
     base = _base_url(request)
-    return envelope(data={"items": [_feature_item(f, base) for f in items], "total": total})
+    listed = []
+    for feature in items:
+        expires, signature = links.sign(feature.id)
+        audio_url = (
+            f"{base}{PREFIX}/{feature.group_id}/features/{feature.id}/audio"
+            f"?expires={expires}&signature={signature}"
+        )
+        listed.append(schemas.FeatureItem.of(feature, audio_url))
+    return _ok(schemas.FeatureList(items=listed, total=total))
 
 
 @router.put(
@@ -235,12 +206,13 @@ async def list_features(
     openapi_extra=multipart_doc(FeatureUpdate, file_required=False),
 )
 async def update_feature(
-    group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
+    group_id: Id, feature_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
-    gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
     body, audio = await _audio_form(request, FeatureUpdate, files="optional")
-    await run_in_threadpool(service.update_feature, caller, gid, fid, body.name, body.desc, audio)
-    return envelope(data={"id": str(fid)})
+    await run_in_threadpool(
+        service.update_feature, caller, group_id, feature_id, body.name, body.desc, audio
+    )
+    return _ok(schemas.Created(id=str(feature_id)))
 
 
 @router.delete(
@@ -249,11 +221,10 @@ async def update_feature(
     summary="Delete a voiceprint and its stored audio",
 )
 async def delete_feature(
-    group_id: str, feature_id: str, caller: Caller, service: Service
+    group_id: Id, feature_id: Id, caller: Caller, service: Service
 ) -> Response:
-    gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
-    await run_in_threadpool(service.delete_feature, caller, gid, fid)
-    return envelope()
+    await run_in_threadpool(service.delete_feature, caller, group_id, feature_id)
+    return _ok()
 
 
 @router.post(
@@ -263,12 +234,11 @@ async def delete_feature(
     openapi_extra=multipart_doc(PcmFields, file_required=True),
 )
 async def add_samples(
-    group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
+    group_id: Id, feature_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
-    gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
     _, audio = await _audio_form(request, PcmFields, files="required")
-    count = await run_in_threadpool(service.add_samples, caller, gid, fid, audio)
-    return envelope(data={"id": str(fid), "sample_count": count})
+    count = await run_in_threadpool(service.add_samples, caller, group_id, feature_id, audio)
+    return _ok(schemas.SampleCount(id=str(feature_id), sample_count=count))
 
 
 @router.get(
@@ -278,20 +248,21 @@ async def add_samples(
     responses={200: {"content": {"audio/wav": {}}}},
 )
 async def feature_audio(
-    group_id: str,
-    feature_id: str,
+    group_id: Id,
+    feature_id: Id,
     request: Request,
     service: Service,
+    links: Links,
     expires: int | None = None,
     signature: str | None = None,
 ) -> Response:
-    gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
-    caller = None
     if signature is None:
         caller = await run_in_threadpool(get_caller, request)
-    audio = await run_in_threadpool(
-        service.feature_audio, gid, fid, caller=caller, expires=expires, signature=signature
-    )
+        audio = await run_in_threadpool(service.feature_audio, caller, group_id, feature_id)
+    elif expires is not None and links.verify(feature_id, expires, signature):
+        audio = await run_in_threadpool(service.linked_audio, group_id, feature_id)
+    else:
+        raise PermissionDenied("the audio link is invalid or has expired")
     return Response(
         audio.data,
         media_type=AUDIO_TYPES.get(audio.format, "application/octet-stream"),
@@ -309,12 +280,12 @@ async def feature_audio(
     openapi_extra=multipart_doc(Identify, file_required=True),
 )
 async def speaker_identify(
-    group_id: str, request: Request, caller: Caller, service: Service
+    group_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
-    gid = parse_id(group_id, "group_id")
     body, (audio,) = await _audio_form(request, Identify, files="one")
-    matches = await run_in_threadpool(service.identify, caller, gid, audio, body.top_k)
-    return envelope(data={"feature_score_list": [_match_item(m) for m in matches]})
+    matches = await run_in_threadpool(service.identify, caller, group_id, audio, body.top_k)
+    scores = [schemas.FeatureScore.of(m) for m in matches]
+    return _ok(schemas.FeatureScoreList(feature_score_list=scores))
 
 
 @router.post(
@@ -324,10 +295,8 @@ async def speaker_identify(
     openapi_extra=multipart_doc(PcmFields, file_required=True),
 )
 async def verify(
-    group_id: str, feature_id: str, request: Request, caller: Caller, service: Service
+    group_id: Id, feature_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
-    gid, fid = parse_id(group_id, "group_id"), parse_id(feature_id, "feature_id")
     _, (audio,) = await _audio_form(request, PcmFields, files="one")
-    match = await run_in_threadpool(service.verify, caller, gid, fid, audio)
-    decision = "same_speaker" if match.is_match else "different_speaker"
-    return envelope(data={"score": match.score, "match": match.is_match, "decision": decision})
+    match = await run_in_threadpool(service.verify, caller, group_id, feature_id, audio)
+    return _ok(schemas.Verification.of(match))

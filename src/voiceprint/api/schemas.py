@@ -1,8 +1,15 @@
-"""Response shapes, for the OpenAPI document (the routes build the same dicts)."""
+"""Response shapes: the routes build these models, so the documented shape is the wire shape.
+
+Each ``…Response`` class is the whole envelope, for the OpenAPI document; the
+routes put the ``data`` model's dump into ``envelope()``.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+
+from voiceprint.scoring.ranking import Match
+from voiceprint.service.views import Creator, FeatureView, GroupView, SampleView
 
 
 class Detail(BaseModel):
@@ -33,6 +40,10 @@ class UserInfo(BaseModel):
     nickname: str
     avatar_url: str
 
+    @classmethod
+    def of(cls, creator: Creator) -> UserInfo:
+        return cls(id=str(creator.id), name=creator.name, nickname=creator.name, avatar_url="")
+
 
 class GroupItem(BaseModel):
     id: str
@@ -43,6 +54,19 @@ class GroupItem(BaseModel):
     created_at: int = Field(description="Unix seconds")
     updated_at: int = Field(description="Unix seconds")
     feature_count: int
+
+    @classmethod
+    def of(cls, group: GroupView) -> GroupItem:
+        return cls(
+            id=str(group.id),
+            name=group.name,
+            desc=group.desc,
+            icon_url="",
+            user_info=UserInfo.of(group.creator),
+            created_at=group.created_at,
+            updated_at=group.updated_at,
+            feature_count=group.feature_count,
+        )
 
 
 class GroupList(BaseModel):
@@ -57,6 +81,10 @@ class GroupListResponse(_Envelope):
 class SampleItem(BaseModel):
     speech_seconds: float
     quality: dict[str, float | bool | str | None]
+
+    @classmethod
+    def of(cls, sample: SampleView) -> SampleItem:
+        return cls(speech_seconds=sample.speech_seconds, quality=sample.quality)
 
 
 class FeatureCreated(BaseModel):
@@ -79,6 +107,21 @@ class FeatureItem(BaseModel):
     created_at: int
     updated_at: int
     samples: list[SampleItem] = Field(description="Beyond Coze: one entry per enrolment sample")
+
+    @classmethod
+    def of(cls, feature: FeatureView, audio_url: str) -> FeatureItem:
+        return cls(
+            id=str(feature.id),
+            group_id=str(feature.group_id),
+            name=feature.name,
+            desc=feature.desc,
+            icon_url="",
+            audio_url=audio_url,
+            user_info=UserInfo.of(feature.creator),
+            created_at=feature.created_at,
+            updated_at=feature.updated_at,
+            samples=[SampleItem.of(s) for s in feature.samples],
+        )
 
 
 class FeatureList(BaseModel):
@@ -106,6 +149,16 @@ class FeatureScore(BaseModel):
     score: float = Field(description="0..100, calibrated; >= 50 means the same speaker")
     match: bool = Field(description="Beyond Coze: score >= 50")
 
+    @classmethod
+    def of(cls, match: Match) -> FeatureScore:
+        return cls(
+            feature_id=str(match.feature_id),
+            feature_name=match.name,
+            feature_desc=match.desc,
+            score=match.score,
+            match=match.is_match,
+        )
+
 
 class FeatureScoreList(BaseModel):
     feature_score_list: list[FeatureScore]
@@ -119,6 +172,11 @@ class Verification(BaseModel):
     score: float
     match: bool
     decision: str = Field(description='"same_speaker" or "different_speaker"')
+
+    @classmethod
+    def of(cls, match: Match) -> Verification:
+        decision = "same_speaker" if match.is_match else "different_speaker"
+        return cls(score=match.score, match=match.is_match, decision=decision)
 
 
 class VerifyResponse(_Envelope):

@@ -17,12 +17,7 @@ import soundfile
 import soxr
 
 from voiceprint.audio.errors import AudioTooLong, InvalidAudio
-
-TARGET_RATE = 16_000
-MIN_RATE = 8_000
-MAX_RATE = 48_000
-MAX_CHANNELS = 32
-MIN_SECONDS = 0.1
+from voiceprint.audio.limits import MAX_CHANNELS, MAX_RATE, MIN_RATE, MIN_SECONDS, SAMPLE_RATE
 
 _WAVE_FORMAT_PCM = 0x0001
 _WAVE_FORMAT_FLOAT = 0x0003
@@ -50,13 +45,13 @@ class Audio:
 
     @property
     def duration(self) -> float:
-        return len(self.samples) / TARGET_RATE
+        return len(self.samples) / SAMPLE_RATE
 
 
 def decode_audio(
     data: bytes,
     *,
-    sample_rate: int = TARGET_RATE,
+    sample_rate: int = SAMPLE_RATE,
     channels: int = 1,
     max_seconds: float | None = None,
 ) -> Audio:
@@ -83,8 +78,8 @@ def decode_audio(
             "is needed"
         )
     mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
-    if rate != TARGET_RATE:
-        mono = soxr.resample(mono, rate, TARGET_RATE).astype(np.float32)
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
     return Audio(mono, fmt, rate, n_channels)
 
 

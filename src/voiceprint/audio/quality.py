@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceprint.audio.errors import PoorQuality
-from voiceprint.audio.vad import SAMPLE_RATE, Segment
+from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.audio.vad import Segment
 
 FRAME = SAMPLE_RATE // 50  # 20 ms
 CLIP_LEVEL = 0.99

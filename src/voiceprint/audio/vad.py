@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-SAMPLE_RATE = 16_000
+from voiceprint.audio.limits import SAMPLE_RATE
+
 WINDOW = 512
 CONTEXT = 64
 

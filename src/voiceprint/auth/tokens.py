@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voiceprint.auth.permissions import parse_permissions
-from voiceprint.store.ids import new_id
+from voiceprint.clock import now
+from voiceprint.store.ids import new_id, parse_id
 from voiceprint.store.models import Account, Token, Workspace
 
 PREFIX = "vp_"
@@ -49,10 +49,6 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _now() -> int:
-    return int(time.time())
-
-
 def mint_token(
     session: Session,
     *,
@@ -63,17 +59,17 @@ def mint_token(
 ) -> MintedToken:
     """Create the workspace and account if new, and a token for the account."""
     allowed = parse_permissions(permissions)
-    now = _now()
+    created_at = now()
     ws = session.scalar(select(Workspace).where(Workspace.name == workspace))
     if ws is None:
-        ws = Workspace(id=new_id(), name=workspace, created_at=now)
+        ws = Workspace(id=new_id(), name=workspace, created_at=created_at)
         session.add(ws)
         session.flush()
     account = session.scalar(
         select(Account).where(Account.workspace_id == ws.id, Account.name == user)
     )
     if account is None:
-        account = Account(id=new_id(), workspace_id=ws.id, name=user, created_at=now)
+        account = Account(id=new_id(), workspace_id=ws.id, name=user, created_at=created_at)
         session.add(account)
         session.flush()
     secret = secrets.token_urlsafe(32)
@@ -82,8 +78,8 @@ def mint_token(
         account_id=account.id,
         secret_sha256=_hash(secret),
         permissions=",".join(sorted(allowed)),
-        created_at=now,
-        expires_at=None if expires_days is None else now + int(expires_days * 86400),
+        created_at=created_at,
+        expires_at=None if expires_days is None else created_at + int(expires_days * 86400),
     )
     session.add(row)
     session.flush()
@@ -105,10 +101,9 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     expected = row.secret_sha256 if row is not None else _hash("")
     if not hmac.compare_digest(expected, _hash(secret)) or row is None:
         raise AuthenticationFailed("the token is not valid")
-    now = _now()
     if row.revoked_at is not None:
         raise AuthenticationFailed("the token has been revoked")
-    if row.expires_at is not None and row.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= now():
         raise AuthenticationFailed("the token has expired; create a new one")
     account = row.account
     return Principal(
@@ -124,8 +119,9 @@ def _split(token: str) -> tuple[int | None, str]:
     if not token.startswith(PREFIX):
         return None, token
     token_id, _, secret = token[len(PREFIX) :].partition("_")
-    if token_id.isdigit() and len(token_id) <= 19 and int(token_id) < 2**63 and secret:
-        return int(token_id), secret
+    parsed = parse_id(token_id)
+    if parsed is not None and secret:
+        return parsed, secret
     return None, token
 
 
@@ -138,5 +134,5 @@ def revoke_token(session: Session, token_id: int) -> bool:
     if row is None:
         return False
     if row.revoked_at is None:
-        row.revoked_at = _now()
+        row.revoked_at = now()
     return True

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from voiceprint.audio.limits import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 N_MELS = 80

@@ -20,7 +20,8 @@ import numpy as np
 
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
-from voiceprint.engine import VoiceEngine
+from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.engine import SpeechPolicy, VoiceEngine
 from voiceprint.eval.corpus import Utterance
 from voiceprint.eval.metrics import eer, min_dcf, rates_at
 from voiceprint.scoring.scorer import Scorer, combine
@@ -48,7 +49,7 @@ def embed_corpus(
 ) -> Embedded:
     """Embed every utterance as the server would, reusing a cache file.
 
-    With ``min_speech_s`` the utterance goes through ``VoiceEngine.analyze`` (refused
+    With ``min_speech_s`` the utterance goes through ``VoiceEngine.analyse`` (refused
     below that much speech); without, the whole clip is embedded unconditionally.
     """
     variant = f"{engine.model_id}:{'plain' if min_speech_s is None else min_speech_s}"
@@ -60,10 +61,10 @@ def embed_corpus(
         if utterance.key not in stored:
             audio_samples = utterance.samples()
             if min_speech_s is not None:
-                audio = Audio(audio_samples, "eval", 16000, 1)
+                audio = Audio(audio_samples, "eval", SAMPLE_RATE, 1)
                 try:
-                    stored[utterance.key] = engine.analyze(
-                        audio, min_speech_s=min_speech_s, purpose="evaluation"
+                    stored[utterance.key] = engine.analyse(
+                        audio, SpeechPolicy("evaluation", min_speech_s)
                     ).embedding.tolist()
                 except NotEnoughSpeech:
                     stored[utterance.key] = None

@@ -80,12 +80,6 @@ class Scorer:
         self.cohort = self.prepare(cohort)
         self.top_k = min(calibration.top_k, len(self.cohort))
 
-    @classmethod
-    def from_model_dir(cls, model_dir: Path, calibration: Calibration) -> Scorer:
-        from voiceprint.embedding.provision import pull_models
-
-        return cls(np.load(pull_models(model_dir).cohort), calibration)
-
     def prepare(self, embeddings: np.ndarray) -> np.ndarray:
         """Length-normalise, centre on the domain mean, length-normalise again."""
         return normalize(normalize(np.atleast_2d(embeddings).astype(np.float32)) - self._mean)

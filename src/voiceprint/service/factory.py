@@ -1,28 +1,42 @@
-"""Assemble the service from settings: database, audio store, models, scorer."""
+"""Assemble the service from settings: database, audio store, models, scorer.
+
+``load_models`` is the one place that pulls the model files and builds the
+voice engine and scorer from them; the server, the CLI and the benchmarks all
+go through it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voiceprint.config import Settings
-from voiceprint.embedding.provision import pull_models
+from voiceprint.embedding.provision import ModelPaths, pull_models
 from voiceprint.engine import VoiceEngine
-from voiceprint.scoring.scorer import Calibration, Scorer
+from voiceprint.scoring.scorer import DEFAULT_CALIBRATION, Calibration, Scorer
 from voiceprint.service.inference import InferenceGate
-from voiceprint.service.links import LinkSigner
+from voiceprint.service.recordings import Recordings
 from voiceprint.service.voiceprints import VoiceprintService
 from voiceprint.store.blobs import BlobStore
 from voiceprint.store.db import make_engine, make_session_factory, migrate
 from voiceprint.store.models import Sample
 
 
+@dataclass(frozen=True)
+class Models:
+    paths: ModelPaths
+    voice: VoiceEngine
+    scorer: Scorer
+
+
 @dataclass
 class Runtime:
     service: VoiceprintService
+    models: Models
     sessions: sessionmaker[Session]
     database: Engine
 
@@ -33,20 +47,27 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return database, make_session_factory(database)
 
 
-def build_runtime(settings: Settings, engine: VoiceEngine | None = None) -> Runtime:
+def load_models(
+    settings: Settings, *, calibration: Path = DEFAULT_CALIBRATION, progress: bool = True
+) -> Models:
+    """Pull the model files if needed, then load the voice engine and the scorer."""
+    paths = pull_models(settings.model_dir, progress=progress)
+    voice = VoiceEngine.from_paths(paths, threads=settings.inference_threads)
+    scorer = Scorer(np.load(paths.cohort), Calibration.load(calibration))
+    return Models(paths, voice, scorer)
+
+
+def build_runtime(settings: Settings, models: Models | None = None) -> Runtime:
     database, sessions = open_database(settings)
-    paths = pull_models(settings.model_dir)
-    engine = engine or VoiceEngine.load(settings.model_dir, threads=settings.inference_threads)
+    models = models or load_models(settings)
     blobs = BlobStore(settings.audio_dir)
     with sessions() as session:
         blobs.sweep(session.scalars(select(Sample.audio_key)))
+    gate = InferenceGate(settings.inference_workers, settings.inference_queue)
     service = VoiceprintService(
         settings=settings,
         session_factory=sessions,
-        blobs=blobs,
-        engine=engine,
-        scorer=Scorer(np.load(paths.cohort), Calibration.load()),
-        gate=InferenceGate(settings.inference_workers, settings.inference_queue),
-        links=LinkSigner(sessions, settings.audio_url_ttl_seconds),
+        recordings=Recordings(models.voice, gate, blobs, settings.max_audio_seconds),
+        scorer=models.scorer,
     )
-    return Runtime(service, sessions, database)
+    return Runtime(service, models, sessions, database)

@@ -1,12 +1,29 @@
-"""Time-ordered 64-bit ids (snowflake layout): 41 bits of ms, 10 of node, 12 of sequence."""
+"""Ids: time-ordered 64-bit integers (snowflake layout), and the one rule for reading them.
+
+An id is 41 bits of milliseconds, 10 of node and 12 of sequence. Clients see
+it as a decimal string; ``parse_id`` is the only place that turns text back
+into an id, for routes and tokens alike.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+MAX_ID = 2**63 - 1
+# ASCII digits only: str.isdigit() and int() also accept '²' or Arabic-Indic digits.
+_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def parse_id(text: str) -> int | None:
+    """The id written in ``text`` (ASCII decimal, 1..2**63-1), or None if it is not one."""
+    if not _ID_TEXT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 class IdGenerator:

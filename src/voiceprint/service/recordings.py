@@ -1,0 +1,94 @@
+"""Uploaded recordings: analysed by the voice engine, kept on disk, removed for good.
+
+Audio files are written before the database transaction that records them and
+removed again if it fails; files a transaction replaced or deleted are removed
+only after it has committed (``delete``). Either way no row points at a
+missing file and no file outlives its row for long (``BlobStore.sweep``
+removes what a crash left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from voiceprint.audio.decode import decode_audio
+from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.clock import now
+from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
+from voiceprint.service.inference import InferenceGate
+from voiceprint.service.views import StoredAudio
+from voiceprint.store.blobs import BlobStore
+from voiceprint.store.ids import new_id
+from voiceprint.store.models import Sample
+
+
+@dataclass(frozen=True)
+class AudioUpload:
+    """One uploaded recording and how to read it if it is raw PCM."""
+
+    data: bytes
+    sample_rate: int = SAMPLE_RATE
+    channels: int = 1
+
+
+class Recordings:
+    def __init__(
+        self, voice: VoiceEngine, gate: InferenceGate, blobs: BlobStore, max_audio_seconds: float
+    ) -> None:
+        self._voice = voice
+        self._gate = gate
+        self._blobs = blobs
+        self._max_audio_seconds = max_audio_seconds
+
+    @property
+    def model_id(self) -> str:
+        return self._voice.model_id
+
+    def analyse(self, uploads: Sequence[AudioUpload], policy: SpeechPolicy) -> list[VoiceSample]:
+        """Decode each upload and run it through the voice engine, one inference slot each."""
+        results = []
+        for upload in uploads:
+            audio = decode_audio(
+                upload.data,
+                sample_rate=upload.sample_rate,
+                channels=upload.channels,
+                max_seconds=self._max_audio_seconds,
+            )
+            with self._gate.slot():
+                results.append(self._voice.analyse(audio, policy))
+        return results
+
+    @contextmanager
+    def storing(
+        self, uploads: Sequence[AudioUpload], analysed: Sequence[VoiceSample]
+    ) -> Iterator[list[Sample]]:
+        """Write the audio files; remove them again if the block that records them fails."""
+        created_at = now()
+        samples: list[Sample] = []
+        try:
+            for upload, voice in zip(uploads, analysed, strict=True):
+                samples.append(
+                    Sample(
+                        id=new_id(),
+                        audio_key=self._blobs.put(upload.data),
+                        audio_format=voice.source_format,
+                        embedding=voice.embedding.astype("<f4").tobytes(),
+                        model_id=self.model_id,
+                        speech_seconds=round(voice.speech_s, 3),
+                        quality=voice.quality,
+                        created_at=created_at,
+                    )
+                )
+            yield samples
+        except BaseException:
+            self.delete([s.audio_key for s in samples])
+            raise
+
+    def read(self, sample: Sample) -> StoredAudio:
+        return StoredAudio(self._blobs.get(sample.audio_key), sample.audio_format)
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._blobs.delete(key)
