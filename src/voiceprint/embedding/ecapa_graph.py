@@ -19,10 +19,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-OPSET = 17
-IR_VERSION = 8  # what ONNX Runtime releases of the last years all load
+from voiceprint.embedding.onnx_builder import GraphBuilder
+
 BN_EPS = 1e-5
 STATS_EPS = 1e-12
 
@@ -32,38 +32,7 @@ DILATIONS = (1, 2, 3, 4, 1)
 RES2NET_SCALE = 8
 
 
-class _GraphBuilder:
-    """Collects nodes and initializers; hands out unique tensor names."""
-
-    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
-        self.weights = weights
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._count = 0
-        self.axes_time = self.const(np.array([2], dtype=np.int64), "axes_time")
-
-    def name(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
-
-    def const(self, array: np.ndarray, hint: str) -> str:
-        name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def weight(self, key: str) -> str:
-        return self.const(self.weights[key].astype(np.float32), key)
-
-    def op(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs: object) -> str:
-        out = self.name(hint or op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
-        return out
-
-    def ops(self, op_type: str, inputs: list[str], n_out: int, **attrs: object) -> list[str]:
-        outs = [self.name(op_type.lower()) for _ in range(n_out)]
-        self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
-        return outs
-
+class _EcapaBuilder(GraphBuilder):
     # --- SpeechBrain building blocks -------------------------------------------------
 
     def conv(self, x: str, prefix: str, kernel: int = 1, dilation: int = 1) -> str:
@@ -188,7 +157,7 @@ class _GraphBuilder:
 
 def build_ecapa_graph(weights: Mapping[str, np.ndarray], n_mels: int = 80) -> onnx.ModelProto:
     """Return the ONNX model of ECAPA-TDNN for the given SpeechBrain state dict."""
-    g = _GraphBuilder(weights)
+    g = _EcapaBuilder(weights)
 
     x = g.op("Transpose", ["feats"], perm=[0, 2, 1])  # [B, mels, T]
     mask = g.frame_mask(x, "lengths")
@@ -203,23 +172,9 @@ def build_ecapa_graph(weights: Mapping[str, np.ndarray], n_mels: int = 80) -> on
     x = g.attentive_pooling(x, mask, CHANNELS[-1])
     x = g.batch_norm(x, "asp_bn")
     x = g.conv(x, "fc")
-    g.nodes.append(
-        helper.make_node("Squeeze", [x, g.const(np.array([2], np.int64), "ax")], ["embedding"])
-    )
-
-    graph = helper.make_graph(
-        g.nodes,
-        "ecapa_tdnn",
-        inputs=[
-            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["batch", "frames", n_mels]),
-            helper.make_tensor_value_info("lengths", TensorProto.FLOAT, ["batch"]),
-        ],
-        outputs=[helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 192])],
-        initializer=g.initializers,
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION
-    )
-    model.producer_name = "voiceprint"
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    x = g.op("Squeeze", [x, g.const(np.array([2], np.int64), "ax")])
+    inputs = [
+        helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["batch", "frames", n_mels]),
+        helper.make_tensor_value_info("lengths", TensorProto.FLOAT, ["batch"]),
+    ]
+    return g.model("ecapa_tdnn", x, inputs, dim=192)
