@@ -1,4 +1,4 @@
-"""The service layer called directly, as the routes call it: real SQLite, real models, real speech."""
+"""The service layer called directly, as the routes call it: real SQLite, models and speech."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_enrol_then_identify_and_verify_the_right_person(runtime: Runtime) -> No
     }
     for speaker in SPEAKERS:
         matches = service.identify(alice, group, _recording(speaker, 1), top_k=None)
-        assert [m.feature_id for m in matches][0] == ids[speaker]
+        assert matches[0].feature_id == ids[speaker]
         assert matches[0].is_match and not any(m.is_match for m in matches[1:])
         assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
     assert len(service.identify(alice, group, _recording("1688", 2), top_k=1)) == 1

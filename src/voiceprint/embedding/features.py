@@ -1,10 +1,11 @@
 """Log-mel filterbank features, exactly as each model's own recipe computes them.
 
-``speechbrain_fbank`` (ECAPA): SpeechBrain's defaults for the ECAPA recipe: 16 kHz, 25 ms Hamming window
-(periodic), 10 ms hop, 400-point FFT, centred frames with zero padding, power
-spectrum, 80 triangular mel filters over 0-8 kHz, 10*log10 with a floor of 1e-10
-and a dynamic range of 80 dB below the clip's loudest bin. The ECAPA recipe then
-subtracts each clip's mean over time ("sentence" normalisation, no std).
+``speechbrain_fbank`` (ECAPA): SpeechBrain's defaults for the ECAPA recipe:
+16 kHz, 25 ms Hamming window (periodic), 10 ms hop, 400-point FFT, centred
+frames with zero padding, power spectrum, 80 triangular mel filters over
+0-8 kHz, 10*log10 with a floor of 1e-10 and a dynamic range of 80 dB below the
+clip's loudest bin. The ECAPA recipe then subtracts each clip's mean over time
+("sentence" normalisation, no std).
 
 ``kaldi_fbank`` (CAM++): Kaldi's ``compute-fbank-feats`` as torchaudio's
 ``compliance.kaldi.fbank`` runs it for 3D-Speaker: 25 ms / 10 ms frames without

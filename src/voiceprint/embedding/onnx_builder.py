@@ -47,7 +47,7 @@ class GraphBuilder:
     def model(
         self, name: str, output: str, inputs: list[onnx.ValueInfoProto], dim: int
     ) -> onnx.ModelProto:
-        """The finished, checked model whose tensor ``output`` becomes ``embedding`` [batch, dim]."""
+        """The finished, checked model; tensor ``output`` becomes ``embedding`` [batch, dim]."""
         self.nodes.append(helper.make_node("Identity", [output], ["embedding"]))
         graph = helper.make_graph(
             self.nodes,
