@@ -19,7 +19,7 @@ run: install
 test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/voiceprint model pull
+	$(BIN)/voiceprint model pull --all
 	$(BIN)/pytest
 
 format: install

@@ -27,6 +27,7 @@ from voiceprint.eval.runner import (
     calibrated_fn,
     embed_corpus,
     evaluate_set,
+    raw_fn,
 )
 from voiceprint.scoring.scorer import MATCH_THRESHOLD, Calibration, Scorer, cosine_matrix
 from voiceprint.service.factory import load_models
@@ -57,7 +58,7 @@ def speech_only_embeddings(engine: VoiceEngine, embedded: Embedded) -> Embedded:
             continue
         wave = utterance.samples()
         vectors.append(engine.encoder.embed(speech_only(wave, engine.detector.segments(wave))))
-    return Embedded(embedded.utterances, vectors)
+    return Embedded(embedded.utterances, vectors, embedded.narrowband)
 
 
 def main() -> None:
@@ -85,12 +86,12 @@ def main() -> None:
 
     calibrated = calibrated_fn(full)
     steps = [
-        Step("plain: whole clip, cosine", plain, cosine_matrix),
-        Step("VAD: embed speech only (rejected)", trimmed, cosine_matrix),
-        Step("VAD gate, whole clip, cosine", gated, cosine_matrix),
-        Step("+ AS-norm, VoxCeleb cohort", gated, no_centre.raw_matrix),
-        Step("+ centring on in-domain mean", gated, full.raw_matrix),
-        Step("centring without AS-norm", gated, centred_only.raw_matrix),
+        Step("plain: whole clip, cosine", plain, raw_fn(cosine_matrix)),
+        Step("VAD: embed speech only (rejected)", trimmed, raw_fn(cosine_matrix)),
+        Step("VAD gate, whole clip, cosine", gated, raw_fn(cosine_matrix)),
+        Step("+ AS-norm, VoxCeleb cohort", gated, raw_fn(no_centre.raw_matrix)),
+        Step("+ centring on in-domain mean", gated, raw_fn(full.raw_matrix)),
+        Step("centring without AS-norm", gated, raw_fn(centred_only.raw_matrix)),
         Step("default: + calibration, threshold 50", gated, calibrated, MATCH_THRESHOLD),
         Step("default, 3 clips per voiceprint", gated, calibrated, MATCH_THRESHOLD, clips=3),
         Step(

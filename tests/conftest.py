@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +41,17 @@ def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
     return buffer.getvalue()
 
 
+@cache
+def models_of(name: str) -> Models:
+    """A model as the server loads it, once for the whole run."""
+    settings = get_settings().model_copy(update={"inference_threads": 2, "model": name})
+    return load_models(settings, progress=False)
+
+
 @pytest.fixture(scope="session")
 def models() -> Models:
-    """The models as the server loads them, once for the whole run."""
-    return load_models(get_settings().model_copy(update={"inference_threads": 2}), progress=False)
+    """The default model (VOICEPRINT_MODEL, else campplus-zh-en)."""
+    return models_of(get_settings().model)
 
 
 @pytest.fixture(scope="session")

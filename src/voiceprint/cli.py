@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voiceprint.config import Settings, get_settings
+from voiceprint.eval.conditions import CONDITIONS
 
 if TYPE_CHECKING:
     from voiceprint.service.factory import Models
@@ -134,11 +136,36 @@ def _cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_model_pull(args: argparse.Namespace) -> int:
+    from voiceprint.embedding.models import MODELS
     from voiceprint.embedding.provision import pull_models
 
-    paths = pull_models(get_settings().model_dir)
-    print(f"models ready in {paths.root}")
+    settings = get_settings()
+    for name in MODELS if args.all else [settings.model]:
+        paths = pull_models(settings.model_dir, name)
+        print(f"{name} ready in {paths.model_dir}")
     return 0
+
+
+def _cmd_reembed(args: argparse.Namespace) -> int:
+    from voiceprint.service.factory import load_models, open_database
+    from voiceprint.service.reembed import reembed, stale_samples
+    from voiceprint.store.blobs import BlobStore
+
+    configure_logging()
+    settings = get_settings()
+    voice = load_models(settings).voice
+    database, sessions = open_database(settings)
+    try:
+        report = reembed(sessions, BlobStore(settings.audio_dir), voice, progress=True)
+        left = len(stale_samples(sessions, voice.model_id))
+    finally:
+        database.dispose()
+    print(
+        f"re-embedded {report.done} samples with {voice.model_id} in {report.seconds:.1f} s "
+        f"({report.per_second:.1f} samples/s); {report.failed} failed; {left} left on "
+        "another model"
+    )
+    return 1 if left else 0
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -180,18 +207,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _evaluation_parts(calibration: str | None = None) -> tuple[Settings, Models]:
     """Settings and models, as the server builds them."""
-    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION
     from voiceprint.service.factory import load_models
 
     settings = get_settings()
-    path = Path(calibration) if calibration else DEFAULT_CALIBRATION
-    return settings, load_models(settings, calibration=path)
+    return settings, load_models(settings, calibration=Path(calibration) if calibration else None)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from voiceprint.eval.corpus import load_corpus
     from voiceprint.eval.report import operating_points, plot, table
-    from voiceprint.eval.runner import calibrated_fn, embed_corpus, evaluate_set
+    from voiceprint.eval.runner import calibrated_fn, embed_corpus, evaluate_set, raw_fn
     from voiceprint.scoring.scorer import MATCH_THRESHOLD, cosine_matrix
 
     configure_logging()
@@ -206,12 +231,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         utterances,
         min_speech_s=None if args.plain else settings.min_probe_speech_s,
         cache=Path(args.cache) if args.cache else None,
+        condition=args.condition,
     )
     if args.plain:
-        score, threshold = cosine_matrix, None
+        score, threshold = raw_fn(cosine_matrix), None
     else:
         score, threshold = calibrated_fn(scorer), MATCH_THRESHOLD
-    sets = list(dict.fromkeys(u.set for u in utterances))
+    # Sets with one recording per speaker (the cohort) have no same-speaker trials.
+    per_speaker = Counter((u.set, u.speaker) for u in utterances)
+    sets = list(dict.fromkeys(s for (s, _), n in per_speaker.items() if n > 1))
     results = [
         evaluate_set(
             name,
@@ -232,6 +260,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     summary = {
         "pipeline": pipeline,
+        "condition": args.condition,
         "model": models.voice.model_id,
         "calibration": scorer.calibration.fitted_on,
         "calibration_speakers_left_out": not args.include_calibration_speakers,
@@ -241,7 +270,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     images = plot(results, out)
-    print(f"pipeline: {pipeline}")
+    print(f"pipeline: {pipeline}; audio {args.condition}")
     if not args.include_calibration_speakers and held_back:
         print(f"left out {len(held_back)} calibration speakers ({scorer.calibration.fitted_on})")
     print(table(results))
@@ -252,34 +281,66 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_sets(specs: Sequence[str]) -> list[tuple[str, int]]:
+    """``SET:N`` -> (set, N): the first N speakers (by id) of each set."""
+    parsed = []
+    for spec in specs:
+        name, _, count = spec.partition(":")
+        parsed.append((name, int(count) if count else 10**6))
+    return parsed
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from voiceprint.embedding.provision import pull_models
+    from voiceprint.engine import VoiceEngine
     from voiceprint.eval import calibrate
+    from voiceprint.eval.conditions import NARROWBAND
     from voiceprint.eval.corpus import load_corpus
     from voiceprint.eval.runner import embed_corpus
-    from voiceprint.scoring.scorer import DEFAULT_CALIBRATION
 
     configure_logging()
-    settings, models = _evaluation_parts()
-    cohort = np.load(models.paths.cohort)
+    settings = get_settings()
+    paths = pull_models(settings.model_dir, settings.model)
+    voice = VoiceEngine.from_paths(paths, threads=settings.inference_threads)
+    cache = Path(args.cache) if args.cache else None
     utterances = load_corpus(Path(args.path))
-    speakers = sorted({u.speaker for u in utterances if u.set == args.set})[: args.speakers]
-    chosen = {(args.set, s) for s in speakers}
-    embedded = embed_corpus(
-        models.voice,
-        [u for u in utterances if (u.set, u.speaker) in chosen],
-        min_speech_s=settings.min_probe_speech_s,
-        cache=Path(args.cache) if args.cache else None,
-    )
+    chosen: set[tuple[str, str]] = set()
+    parts = []
+    for set_name, count in _fit_sets(args.fit):
+        speakers = sorted({u.speaker for u in utterances if u.set == set_name})[:count]
+        chosen |= {(set_name, s) for s in speakers}
+        parts.append(f"{set_name} speakers {speakers[0]}..{speakers[-1]} ({len(speakers)})")
+    mine = [u for u in utterances if (u.set, u.speaker) in chosen]
+    min_speech = settings.min_probe_speech_s
+    embedded = embed_corpus(voice, mine, min_speech_s=min_speech, cache=cache)
+    narrowband = None
+    if args.narrowband:
+        narrowband = embed_corpus(
+            voice, mine, min_speech_s=min_speech, cache=cache, condition=NARROWBAND
+        )
     description = (
-        f"{args.set} speakers {speakers[0]}..{speakers[-1]} ({len(speakers)}), "
-        f"threshold at {100 * args.trial_far:g} % of different-speaker trials"
+        ", ".join(parts) + f"; threshold at {100 * args.trial_far:g} % of different-speaker "
+        "trials in the hardest set"
     )
+    if narrowband:
+        description += "; narrow-band curves on the same speakers through an 8 kHz line"
+    cohort = np.load(paths.cohort) if args.method == "asnorm" else None
     fitted = calibrate.fit(
-        embedded, cohort, chosen, trial_far=args.trial_far, description=description
+        embedded,
+        cohort,
+        chosen,
+        trial_far=args.trial_far,
+        description=description,
+        method=args.method,
+        centre=args.centre,
+        narrowband=narrowband,
     )
-    out = Path(args.out) if args.out else DEFAULT_CALIBRATION
+    out = Path(args.out) if args.out else paths.calibration
     fitted.save(out)
     print(f"threshold {fitted.threshold}, slope {fitted.slope}: {description}")
+    if fitted.narrowband:
+        for name, curve in (("narrow-band", fitted.narrowband), ("mixed", fitted.mixed)):
+            print(f"{name}: threshold {curve.threshold}, slope {curve.slope}")
     print(f"wrote {out}")
     return 0
 
@@ -324,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pull = model.add_parser("pull", help="fetch, verify and convert the models (idempotent)")
     pull.set_defaults(handler=_cmd_model_pull)
+    pull.add_argument("--all", action="store_true", help="every model, not only VOICEPRINT_MODEL's")
+    add(
+        "reembed",
+        _cmd_reembed,
+        "recompute every voiceprint another model made, from its stored audio "
+        "(idempotent, resumable, safe to stop)",
+    )
 
     embed = add("embed", _cmd_embed, "print speaker embeddings of audio files as JSON")
     embed.add_argument(
@@ -338,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--plain", action="store_true", help="baseline: whole clips, cosine, EER threshold"
     )
+    evaluate.add_argument(
+        "--condition",
+        choices=CONDITIONS,
+        default="as-recorded",
+        help="narrowband: pass every recording through an 8 kHz line first",
+    )
     evaluate.add_argument("--group-size", type=int, default=10)
     evaluate.add_argument("--enroll-clips", type=int, default=1, help="utterances per voiceprint")
     evaluate.add_argument("--cache", help="JSON file to keep embeddings between runs")
@@ -350,18 +424,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate = add("calibrate", _cmd_calibrate, "fit the 0-100 score calibration")
     calibrate.add_argument("path", help="index.tsv or a folder of speaker folders")
-    calibrate.add_argument("--set", default="speechocean762", help="set to fit on")
-    calibrate.add_argument("--speakers", type=int, default=20, help="first N speakers of the set")
     calibrate.add_argument(
-        "--trial-far", type=float, default=0.005, help="different-speaker trials accepted at 50"
+        "--fit",
+        action="append",
+        metavar="SET:N",
+        help="fit on the first N speakers of SET (repeatable; "
+        "default speechocean762:20 and commonvoice_zh:25)",
+    )
+    calibrate.add_argument(
+        "--trial-far", type=float, default=0.001, help="different-speaker trials accepted at 50"
+    )
+    calibrate.add_argument(
+        "--method", choices=("cosine", "asnorm"), default="cosine", help="score normalisation"
+    )
+    calibrate.add_argument("--centre", action="store_true", help="subtract the fitting mean")
+    calibrate.add_argument(
+        "--narrowband", action="store_true", help="also fit a curve for 8 kHz (telephone) speech"
     )
     calibrate.add_argument("--cache", help="JSON file to keep embeddings between runs")
-    calibrate.add_argument("--out", help="where to write (default: the packaged calibration)")
+    calibrate.add_argument("--out", help="where to write (default: the model's packaged file)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "calibrate" and not args.fit:
+        args.fit = ["speechocean762:20", "commonvoice_zh:25"]
     return args.handler(args)
 
 

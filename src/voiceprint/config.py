@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -30,6 +31,16 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("voiceprint")) / "models",
         description="Cache of the converted ONNX models (fetched on first use).",
+    )
+    model: Literal["campplus-zh-en", "ecapa-voxceleb"] = Field(
+        default="campplus-zh-en",
+        description="Speaker model: campplus-zh-en (3D-Speaker CAM++, Chinese and English) "
+        "or ecapa-voxceleb (SpeechBrain ECAPA-TDNN). After a change, run `voiceprint reembed`.",
+    )
+    reembed_on_start: bool = Field(
+        default=True,
+        description="At start, re-embed voiceprints another model made (from their stored "
+        "audio). Off: such voiceprints answer 4307 until `voiceprint reembed` runs.",
     )
     host: str = Field(default="127.0.0.1", description="Address `voiceprint serve` binds to.")
     port: int = Field(default=8000, description="Port `voiceprint serve` listens on.")

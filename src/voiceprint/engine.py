@@ -15,7 +15,13 @@ import numpy as np
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
 from voiceprint.audio.limits import SAMPLE_RATE
-from voiceprint.audio.quality import CONSISTENCY_WINDOW, check_enrolment, measure
+from voiceprint.audio.quality import (
+    CONSISTENCY_WINDOW,
+    check_enrolment,
+    is_narrowband,
+    measure,
+    upper_band_db,
+)
 from voiceprint.audio.vad import SpeechDetector, speech_only
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import ModelPaths
@@ -40,8 +46,13 @@ class VoiceSample:
 
     embedding: np.ndarray  # float32 [192]
     speech_s: float
-    source_format: str
+    source: Audio  # the decoded recording, with its format, rate and channels
     quality: dict[str, Any]
+
+    @property
+    def narrowband(self) -> bool:
+        """Telephone-like speech, which the scorer holds to its own threshold."""
+        return bool(self.quality["narrowband"])
 
 
 class VoiceEngine:
@@ -53,7 +64,8 @@ class VoiceEngine:
     def from_paths(cls, paths: ModelPaths, *, threads: int | None = None) -> VoiceEngine:
         """The engine over models already pulled (``embedding.provision.pull_models``)."""
         return cls(
-            SpeakerEncoder(paths.embedding_onnx, threads=threads), SpeechDetector(paths.vad_onnx)
+            SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads),
+            SpeechDetector(paths.vad_onnx),
         )
 
     @property
@@ -78,6 +90,7 @@ class VoiceEngine:
             raise NotEnoughSpeech(speech_s, needed_s, policy.label)
         signal = measure(audio.samples, segments)
         consistency = self.voice_consistency(speech) if policy.check_enrolment else None
+        upper_band = upper_band_db(speech)
         quality = {
             "duration_s": round(audio.duration, 3),
             "speech_s": round(speech_s, 3),
@@ -85,6 +98,8 @@ class VoiceEngine:
             "snr_db": signal.snr_db,
             "clipping_ratio": signal.clipping_ratio,
             "voice_consistency": consistency,
+            "upper_band_db": upper_band,
+            "narrowband": is_narrowband(upper_band),
         }
         if policy.check_enrolment:
             check_enrolment(signal, consistency)
@@ -96,7 +111,7 @@ class VoiceEngine:
         return VoiceSample(
             self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES]),
             speech_s,
-            audio.source_format,
+            audio,
             quality,
         )
 

@@ -336,8 +336,18 @@ def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> Non
     data = _ok(created)
     feature_id = data["id"]
     assert [set(s["quality"]) for s in data["samples"]] == [
-        {"duration_s", "speech_s", "level_dbfs", "snr_db", "clipping_ratio", "voice_consistency"}
+        {
+            "duration_s",
+            "speech_s",
+            "level_dbfs",
+            "snr_db",
+            "clipping_ratio",
+            "voice_consistency",
+            "upper_band_db",
+            "narrowband",
+        }
     ] * 2
+    assert not any(s["quality"]["narrowband"] for s in data["samples"])
     added = _ok(
         api.post(f"{PREFIX}/{group_id}/features/{feature_id}/samples", files={"file": clips[2]})
     )

@@ -10,30 +10,41 @@ import onnx
 import pytest
 
 from voiceprint.embedding import provision
+from voiceprint.embedding.models import MODELS
 from voiceprint.embedding.provision import ModelUnavailable, pull_models
 
+GRAPH_INPUTS = {"ecapa-voxceleb": ["feats", "lengths"], "campplus-zh-en": ["feats"]}
 
-def test_pull_into_an_empty_folder_builds_everything(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_pull_into_an_empty_folder_builds_everything(tmp_path: Path, name: str) -> None:
     leftover = tmp_path / "models" / ".pull-killed" / "out"  # an interrupted earlier pull
     leftover.mkdir(parents=True)
     (leftover / "embedding.onnx").write_bytes(b"half written")
-    paths = pull_models(tmp_path / "models", progress=False)
+    paths = pull_models(tmp_path / "models", name, progress=False)
     assert paths.is_complete()
     model = onnx.load(paths.embedding_onnx, load_external_data=False)
-    assert [i.name for i in model.graph.input] == ["feats", "lengths"]
-    assert np.load(paths.cohort).shape == (7205, 192)
+    assert [i.name for i in model.graph.input] == GRAPH_INPUTS[name]
+    if paths.spec.cohort_in_model_files:
+        assert np.load(paths.cohort).shape == (7205, 192)
+    assert paths.calibration.is_file()
     assert not list((tmp_path / "models").glob(".pull-*"))  # no scratch left behind
 
     started = time.perf_counter()
-    assert pull_models(tmp_path / "models", progress=False) == paths
+    assert pull_models(tmp_path / "models", name, progress=False) == paths
     assert time.perf_counter() - started < 0.5  # already there: nothing fetched
 
 
+def test_an_unknown_model_is_named_with_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="campplus-zh-en, ecapa-voxceleb"):
+        pull_models(tmp_path, "whisper")
+
+
 def test_a_file_that_fails_its_checksum_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "embedding_model.ckpt"
+    path = tmp_path / "campplus.pt"
     path.write_bytes(b"tampered")
     with pytest.raises(ModelUnavailable, match="does not match"):
-        provision._verify(path, provision.ECAPA_SHA256["embedding_model.ckpt"])
+        provision._verify(path, provision.CAMPPLUS_SHA256)
 
 
 def test_an_unreachable_index_gives_an_actionable_error(

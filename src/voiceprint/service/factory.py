@@ -7,6 +7,7 @@ go through it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from voiceprint.config import Settings
 from voiceprint.embedding.provision import ModelPaths, pull_models
 from voiceprint.engine import VoiceEngine
-from voiceprint.scoring.scorer import DEFAULT_CALIBRATION, Calibration, Scorer
+from voiceprint.scoring.scorer import Calibration, Scorer
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.recordings import Recordings
+from voiceprint.service.reembed import reembed
 from voiceprint.service.voiceprints import VoiceprintService
 from voiceprint.store.blobs import BlobStore
 from voiceprint.store.db import make_engine, make_session_factory, migrate
 from voiceprint.store.models import Sample
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,17 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
 
 
 def load_models(
-    settings: Settings, *, calibration: Path = DEFAULT_CALIBRATION, progress: bool = True
+    settings: Settings, *, calibration: Path | None = None, progress: bool = True
 ) -> Models:
-    """Pull the model files if needed, then load the voice engine and the scorer."""
-    paths = pull_models(settings.model_dir, progress=progress)
+    """Pull the model files if needed, then load the voice engine and the scorer.
+
+    ``calibration`` replaces the model's packaged calibration (for evaluations).
+    """
+    paths = pull_models(settings.model_dir, settings.model, progress=progress)
     voice = VoiceEngine.from_paths(paths, threads=settings.inference_threads)
-    scorer = Scorer(np.load(paths.cohort), Calibration.load(calibration))
+    fitted = Calibration.load(calibration or paths.calibration)
+    cohort = np.load(paths.cohort) if fitted.method == "asnorm" else None
+    scorer = Scorer(cohort, fitted)
     return Models(paths, voice, scorer)
 
 
@@ -63,6 +72,16 @@ def build_runtime(settings: Settings, models: Models | None = None) -> Runtime:
     blobs = BlobStore(settings.audio_dir)
     with sessions() as session:
         blobs.sweep(session.scalars(select(Sample.audio_key)))
+    if settings.reembed_on_start:
+        report = reembed(sessions, blobs, models.voice)
+        if report.done or report.failed:
+            log.info(
+                "re-embedded %d samples for %s (%d failed) in %.1f s",
+                report.done,
+                models.voice.model_id,
+                report.failed,
+                report.seconds,
+            )
     gate = InferenceGate(settings.inference_workers, settings.inference_queue)
     service = VoiceprintService(
         settings=settings,

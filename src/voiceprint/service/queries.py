@@ -7,32 +7,39 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, selectinload
 
 from voiceprint.scoring.ranking import Candidate
-from voiceprint.scoring.scorer import combine
+from voiceprint.scoring.scorer import Voices
+from voiceprint.service.errors import StaleVoiceprints
 from voiceprint.store.models import Feature
 
 
 def enrolled(
     session: Session, model_id: str, where: ColumnElement[bool]
-) -> list[tuple[Candidate, np.ndarray]]:
-    """Voiceprints matching ``where``, in enrolment order, each with its combined embedding.
+) -> tuple[list[Candidate], Voices]:
+    """Voiceprints matching ``where``, in enrolment order, and their combined embeddings.
 
     Two statements whatever the group's size: the voiceprints, then all their
-    samples. Samples made by another model are left out.
+    samples. A voiceprint with a sample of another model is refused by name
+    (``StaleVoiceprints``) rather than scored with it or silently skipped.
     """
-    features = session.scalars(
-        select(Feature)
-        .where(where)
-        .options(selectinload(Feature.samples))
-        .order_by(Feature.created_at, Feature.id)
+    features = list(
+        session.scalars(
+            select(Feature)
+            .where(where)
+            .options(selectinload(Feature.samples))
+            .order_by(Feature.created_at, Feature.id)
+        )
     )
-    result = []
+    stale = [f for f in features if any(s.model_id != model_id for s in f.samples)]
+    if stale:
+        raise StaleVoiceprints([f.id for f in stale], model_id)
+    candidates, voiceprints = [], []
     for feature in features:
-        vectors = [
-            np.frombuffer(s.embedding, dtype="<f4")
-            for s in feature.samples
-            if s.model_id == model_id
-        ]
-        if vectors:
-            candidate = Candidate(feature.id, feature.name, feature.description)
-            result.append((candidate, combine(np.stack(vectors))))
-    return result
+        if not feature.samples:
+            continue
+        samples = Voices.of(
+            np.stack([np.frombuffer(s.embedding, dtype="<f4") for s in feature.samples]),
+            [bool(s.quality.get("narrowband")) for s in feature.samples],
+        )
+        candidates.append(Candidate(feature.id, feature.name, feature.description))
+        voiceprints.append(samples.combined())
+    return candidates, Voices.concat(voiceprints)

@@ -73,7 +73,9 @@ class Recordings:
                     Sample(
                         id=new_id(),
                         audio_key=self._blobs.put(upload.data),
-                        audio_format=voice.source_format,
+                        audio_format=voice.source.source_format,
+                        source_rate=voice.source.source_rate,
+                        source_channels=voice.source.source_channels,
                         embedding=voice.embedding.astype("<f4").tobytes(),
                         model_id=self.model_id,
                         speech_seconds=round(voice.speech_s, 3),

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -22,7 +21,7 @@ from voiceprint.clock import now
 from voiceprint.config import Settings
 from voiceprint.engine import SpeechPolicy
 from voiceprint.scoring.ranking import Match, match, rank
-from voiceprint.scoring.scorer import Scorer
+from voiceprint.scoring.scorer import Scorer, Voices
 from voiceprint.service import access, queries
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
@@ -291,12 +290,13 @@ class VoiceprintService:
         access.require(caller, perm.IDENTIFY)
         with self._sessions() as session:
             access.visible_group(session, caller, group_id)
-            enrolled = queries.enrolled(session, self.model_id, Feature.group_id == group_id)
-        if not enrolled:
+            candidates, voiceprints = queries.enrolled(
+                session, self.model_id, Feature.group_id == group_id
+            )
+        if not candidates:
             return []
         (probe,) = self._recordings.analyse([upload], self._identification)
-        candidates = [candidate for candidate, _ in enrolled]
-        scores = self._scorer.scores(probe.embedding, np.stack([v for _, v in enrolled]))
+        scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
         return rank(candidates, scores, top_k)
 
     def verify(
@@ -306,11 +306,14 @@ class VoiceprintService:
         access.require(caller, perm.IDENTIFY)
         with self._sessions() as session:
             feature = access.visible_feature(session, caller, group_id, feature_id)
-            ((candidate, voiceprint),) = queries.enrolled(
+            candidates, voiceprint = queries.enrolled(
                 session, self.model_id, Feature.id == feature.id
             )
+        if not candidates:
+            raise NotFound(f"voiceprint {feature_id} has no recordings to compare with")
         (probe,) = self._recordings.analyse([upload], self._verification)
-        return match(candidate, self._scorer.scores(probe.embedding, voiceprint[None])[0])
+        probe_voice = Voices.of(probe.embedding, probe.narrowband)
+        return match(candidates[0], self._scorer.scores(probe_voice, voiceprint)[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:

@@ -2,14 +2,25 @@
 
 Ids are time-ordered 64-bit integers (see ``ids.py``), timestamps Unix seconds.
 Embeddings are raw little-endian float32 bytes, each with the id of the model
-that made it, so a model change can be detected and re-enrolment asked for.
+that made it, so a model change is detected and ``voiceprint reembed`` can
+recompute them from the stored recordings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -97,8 +108,11 @@ class Sample(Base):
     )
     audio_key: Mapped[str] = mapped_column(String(80))
     audio_format: Mapped[str] = mapped_column(String(8))
+    # As sent: what raw PCM needs to be decoded again (None: stored before revision 0002).
+    source_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
-    model_id: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(64), index=True)
     speech_seconds: Mapped[float] = mapped_column(Float)
     quality: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
