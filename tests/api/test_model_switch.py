@@ -1,0 +1,126 @@
+"""Changing models on a populated database: nobody enrols again, no model mixes into a score.
+
+ECAPA -> CAM++ with `voiceprint reembed`, then back to ECAPA by re-embedding at start,
+through real server processes on one SQLite database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from tests.api.conftest import Server, _start
+from tests.conftest import read_speech, speech_files, wav_bytes
+from voiceprint.config import get_settings
+from voiceprint.embedding.models import CAMPPLUS, ECAPA
+from voiceprint.store.db import make_engine, make_session_factory
+from voiceprint.store.models import Sample
+
+PREFIX = "/v1/audio/voiceprint_groups"
+SPEAKERS = ("1688", "2033", "3080")
+
+
+@contextmanager
+def _server(tmp: Path, url: str, **settings: str) -> Iterator[Server]:
+    running = _start(tmp, url, **settings)
+    try:
+        yield next(running)
+    finally:
+        running.close()
+
+
+def _clip(speaker: str, index: int) -> bytes:
+    return wav_bytes(*read_speech(speech_files("librispeech", speaker)[index]))
+
+
+def _identify(server: Server, token: str, group: str, speaker: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}{PREFIX}/{group}/speaker_identify",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": _clip(speaker, 3)},
+        timeout=60,
+    )
+
+
+def _models_in(url: str) -> set[str]:
+    with make_session_factory(make_engine(url))() as session:
+        return set(session.scalars(select(Sample.model_id)))
+
+
+def _assert_identifies_everyone(
+    server: Server, token: str, group: str, ids: dict[str, str]
+) -> None:
+    for speaker in SPEAKERS:
+        body = _identify(server, token, group, speaker).json()
+        assert body["code"] == 0, body
+        best = body["data"]["feature_score_list"][0]
+        assert best["feature_id"] == ids[speaker] and best["match"] is True
+
+
+def test_switching_models_keeps_every_voiceprint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'voiceprint.db'}"
+    with _server(tmp_path, url, model=ECAPA.name) as server:
+        token = server.token()
+        auth = {"Authorization": f"Bearer {token}"}
+        group = httpx.post(f"{server.url}{PREFIX}", headers=auth, json={"name": "family"})
+        group_id = group.json()["data"]["id"]
+        ids = {}
+        for speaker in SPEAKERS:
+            created = httpx.post(
+                f"{server.url}{PREFIX}/{group_id}/features",
+                headers=auth,
+                data={"name": speaker},
+                files=[
+                    ("file", ("a.wav", _clip(speaker, 0))),
+                    ("file", ("b.wav", _clip(speaker, 1))),
+                ],
+                timeout=60,
+            )
+            ids[speaker] = created.json()["data"]["id"]
+        _assert_identifies_everyone(server, token, group_id, ids)
+    assert _models_in(url) == {ECAPA.model_id}
+
+    # CAM++ without re-embedding at start: the old voiceprints are refused by name.
+    with _server(tmp_path, url, model=CAMPPLUS.name, reembed_on_start="false") as server:
+        body = _identify(server, token, group_id, "1688").json()
+        assert body["code"] == 4307 and "voiceprint reembed" in body["msg"]
+        assert all(i in body["msg"] for i in ids.values())
+        verify = httpx.post(
+            f"{server.url}{PREFIX}/{group_id}/features/{ids['1688']}/verify",
+            headers=auth,
+            files={"file": _clip("1688", 3)},
+            timeout=60,
+        )
+        assert verify.status_code == 409 and verify.json()["code"] == 4307
+        listed = httpx.get(f"{server.url}{PREFIX}/{group_id}/features", headers=auth).json()
+        assert listed["data"]["total"] == 3  # everything else works as before
+
+    env = {
+        **os.environ,
+        "VOICEPRINT_DATA_DIR": str(tmp_path / "data"),
+        "VOICEPRINT_DATABASE_URL": url,
+        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
+        "VOICEPRINT_MODEL": CAMPPLUS.name,
+    }
+    command = [sys.executable, "-m", "voiceprint.cli", "reembed"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "re-embedded 6 samples" in first.stdout and "0 left" in first.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert "re-embedded 0 samples" in again.stdout  # idempotent
+    assert _models_in(url) == {CAMPPLUS.model_id}
+
+    with _server(tmp_path, url, model=CAMPPLUS.name) as server:
+        _assert_identifies_everyone(server, token, group_id, ids)
+
+    # Back to ECAPA: the server re-embeds at start (the default).
+    with _server(tmp_path, url, model=ECAPA.name) as server:
+        _assert_identifies_everyone(server, token, group_id, ids)
+    assert _models_in(url) == {ECAPA.model_id}
