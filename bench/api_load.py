@@ -16,12 +16,7 @@ import argparse
 import io
 import json
 import os
-import secrets
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,16 +25,14 @@ import httpx
 import numpy as np
 import soundfile
 
+from bench_server import PREFIX, bench_server
 from voiceprint.audio.decode import decode_audio
-from voiceprint.auth.tokens import mint_token
 from voiceprint.config import get_settings
 from voiceprint.engine import SpeechPolicy
 from voiceprint.service.factory import load_models
-from voiceprint.store.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
-PREFIX = "/v1/audio/voiceprint_groups"
 SPEAKERS = ["1688", "1998", "2033", "2414", "2609", "3005", "3080", "3331", "367", "533"]
 
 
@@ -62,12 +55,6 @@ def probe_clips() -> list[bytes]:
             if len(wave) >= 5 * 16000:
                 clips.append(_wav(wave[: 5 * 16000]))
     return clips
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -153,32 +140,8 @@ def main() -> None:
     clips = probe_clips()
     engine_rps = engine_only(clips, args.threads, repeats=30)
 
-    tmp = Path(tempfile.mkdtemp(prefix="voiceprint-load-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VOICEPRINT_DATA_DIR": str(tmp),
-        "VOICEPRINT_INFERENCE_THREADS": str(args.threads),
-    }
-    env.pop("VOICEPRINT_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voiceprint.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        sessions = make_session_factory(make_engine(f"sqlite:///{tmp / 'voiceprint.db'}"))
-        with sessions() as session, session.begin():
-            token = mint_token(session, user="bench", workspace=secrets.token_hex(4)).token
-        headers = {"Authorization": f"Bearer {token}"}
+    with bench_server(inference_threads=str(args.threads)) as server:
+        url, token, headers = server.url, server.token, server.headers
         group = httpx.post(f"{url}{PREFIX}", json={"name": "load"}, headers=headers).json()
         group_id = group["data"]["id"]
         for speaker in SPEAKERS:
@@ -194,12 +157,9 @@ def main() -> None:
         rows = []
         for n in args.clients:
             row = run_clients(url, token, group_id, clips, n, args.seconds)
-            row["server_rss_mb"], row["server_peak_rss_mb"] = _rss_mb(server.pid)
+            row["server_rss_mb"], row["server_peak_rss_mb"] = _rss_mb(server.process.pid)
             row["ratio_to_engine"] = row["req_per_s"] / engine_rps
             rows.append(row)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
     print(f"engine alone: {engine_rps:.2f} req/s (5 s clips, {args.threads} threads)")
     print("| clients | req/s | ratio to engine | p50 | p95 | p99 | errors | server RSS (peak) |")
