@@ -1,13 +1,17 @@
-"""Embedding speed and memory: voiceprint's ONNX engine, and SpeechBrain's torch side by side.
+"""Embedding speed and memory: voiceprint's ONNX engine and the model's own torch side by side.
 
 Each engine runs in its own process (so peak RSS is its own) on the same real
-speech, cut to 3 s and 10 s, with the same thread count. Prints a table and
-writes bench/results/embedding_speed.json.
+speech, cut to 3 s and 10 s, with the same thread count. The ONNX row also
+times the VAD on a 5 s clip. Prints a table and writes
+bench/results/embedding_speed-<model>.json.
 
-    .venv/bin/python bench/embedding_speed.py [--threads 2] [--speechbrain-python PY]
+    .venv/bin/python bench/embedding_speed.py [--model campplus-zh-en] [--threads 2] \
+        [--reference-python PY (--campplus-checkpoint FILE | --speechbrain-files DIR)]
 
-``--speechbrain-python`` names the interpreter of the optional reference
-environment (see bench/speechbrain_reference.py); without it only ONNX runs.
+``--reference-python`` names the interpreter of the optional reference
+environment of the model (bench/campplus_reference.py: 3D-Speaker's CAM++ with
+Kaldi fbank; bench/speechbrain_reference.py: SpeechBrain's ECAPA); without it
+only ONNX runs.
 """
 
 from __future__ import annotations
@@ -54,24 +58,53 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_onnx(threads: int) -> dict[str, float]:
+def worker_onnx(model: str, threads: int) -> dict[str, float]:
+    from voiceprint.audio.vad import SpeechDetector
     from voiceprint.config import get_settings
     from voiceprint.embedding.encoder import SpeakerEncoder
     from voiceprint.embedding.provision import pull_models
 
-    paths = pull_models(get_settings().model_dir, progress=False)
+    paths = pull_models(get_settings().model_dir, model, progress=False)
     start = time.perf_counter()
-    encoder = SpeakerEncoder(paths.embedding_onnx, threads=threads)
+    encoder = SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads)
     load_ms = (time.perf_counter() - start) * 1000
-    three, ten = _clip(3), _clip(10)
+    detector = SpeechDetector(paths.vad_onnx)
+    three, five, ten = _clip(3), _clip(5), _clip(10)
     batch = [three] * BATCH
     return {
         "load_ms": load_ms,
         "ms_3s": _time(lambda: encoder.embed(three)),
         "ms_10s": _time(lambda: encoder.embed(ten)),
         "batch_ms": _time(lambda: encoder.embed_batch(batch), repeats=10),
+        "vad_5s_ms": _time(lambda: detector.segments(five)),
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def worker_campplus(threads: int) -> dict[str, float]:
+    # Imported before the clock starts, so "load" is the model's alone, as for ONNX.
+    import torch
+
+    from campplus_reference import load_campplus, reference_fbank
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    model = load_campplus(Path(os.environ["VOICEPRINT_CAMPPLUS_CHECKPOINT"]))
+    load_ms = (time.perf_counter() - start) * 1000
+    three, ten = _clip(3), _clip(10)
+
+    def embed(wave: np.ndarray, n: int = 1) -> None:
+        feats = torch.from_numpy(reference_fbank(wave).astype(np.float32))[None]
+        model(feats.repeat(n, 1, 1))
+
+    with torch.inference_mode():
+        return {
+            "load_ms": load_ms,
+            "ms_3s": _time(lambda: embed(three)),
+            "ms_10s": _time(lambda: embed(ten)),
+            "batch_ms": _time(lambda: embed(three, BATCH), repeats=10),
+            "peak_rss_mb": _peak_rss_mb(),
+        }
 
 
 def worker_speechbrain(threads: int) -> dict[str, float]:
@@ -101,9 +134,11 @@ def worker_speechbrain(threads: int) -> dict[str, float]:
             }
 
 
-def _run_worker(python: str, kind: str, threads: int, env: dict[str, str]) -> dict[str, float]:
+def _run_worker(
+    python: str, kind: str, model: str, threads: int, env: dict[str, str]
+) -> dict[str, float]:
     result = subprocess.run(
-        [python, __file__, "--worker", kind, "--threads", str(threads)],
+        [python, __file__, "--worker", kind, "--model", model, "--threads", str(threads)],
         capture_output=True,
         text=True,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT / "src")},
@@ -113,31 +148,42 @@ def _run_worker(python: str, kind: str, threads: int, env: dict[str, str]) -> di
 
 
 def main() -> None:
+    from voiceprint.config import get_settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=get_settings().model)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--speechbrain-python", help="interpreter with torch + speechbrain")
+    parser.add_argument("--reference-python", help="interpreter of the reference environment")
+    parser.add_argument("--campplus-checkpoint", help="3D-Speaker's CAM++ state dict (.pt)")
+    parser.add_argument("--speechbrain-files", help="folder of SpeechBrain's ECAPA checkpoint")
     parser.add_argument(
-        "--speechbrain-files", help="folder with the checkpoint files SpeechBrain loads"
+        "--worker", choices=["onnx", "speechbrain", "campplus"], help=argparse.SUPPRESS
     )
-    parser.add_argument("--worker", choices=["onnx", "speechbrain"], help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/embedding_speed.json")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    if args.worker == "onnx":
-        print(json.dumps(worker_onnx(args.threads)))
-        return
-    if args.worker == "speechbrain":
-        print(json.dumps(worker_speechbrain(args.threads)))
+    if args.worker:
+        workers = {
+            "onnx": lambda: worker_onnx(args.model, args.threads),
+            "speechbrain": lambda: worker_speechbrain(args.threads),
+            "campplus": lambda: worker_campplus(args.threads),
+        }
+        print(json.dumps(workers[args.worker]()))
         return
 
-    results = {"onnx (voiceprint)": _run_worker(sys.executable, "onnx", args.threads, {})}
-    if args.speechbrain_python:
-        env = {"VOICEPRINT_SPEECHBRAIN_FILES": args.speechbrain_files or ""}
-        results["torch (SpeechBrain)"] = _run_worker(
-            args.speechbrain_python, "speechbrain", args.threads, env
-        )
+    results = {
+        "onnx (voiceprint)": _run_worker(sys.executable, "onnx", args.model, args.threads, {})
+    }
+    if args.reference_python:
+        if args.model == "ecapa-voxceleb":
+            name, kind = "torch (SpeechBrain)", "speechbrain"
+            env = {"VOICEPRINT_SPEECHBRAIN_FILES": args.speechbrain_files or ""}
+        else:
+            name, kind = "torch (3D-Speaker)", "campplus"
+            env = {"VOICEPRINT_CAMPPLUS_CHECKPOINT": args.campplus_checkpoint or ""}
+        results[name] = _run_worker(args.reference_python, kind, args.model, args.threads, env)
 
-    print(f"{os.cpu_count()} CPUs, {args.threads} threads; medians of {REPEATS} runs")
+    print(f"{args.model}: {os.cpu_count()} CPUs, {args.threads} threads; medians of {REPEATS} runs")
     print(
         f"| engine | load | 3 s clip | 10 s clip | real-time factor (10 s) "
         f"| batch of {BATCH} x 3 s | clips/s (batch) | peak RSS |"
@@ -149,12 +195,20 @@ def main() -> None:
             f"| {r['ms_10s'] / 10000:.4f} | {r['batch_ms']:.0f} ms "
             f"| {BATCH / r['batch_ms'] * 1000:.1f} | {r['peak_rss_mb']:.0f} MB |"
         )
+    onnx = results["onnx (voiceprint)"]
+    print(f"VAD (Silero) on a 5 s clip: {onnx['vad_5s_ms']:.1f} ms")
     if len(results) == 2:
-        onnx, torch_ = results.values()
-        print(f"3 s clip: ONNX takes {onnx['ms_3s'] / torch_['ms_3s']:.2f}x SpeechBrain's time")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"threads": args.threads, "results": results}, indent=2))
-    print(f"wrote {args.out}")
+        reference = list(results.values())[1]
+        for key, label in (("ms_3s", "3 s"), ("ms_10s", "10 s")):
+            print(
+                f"{label} clip: ONNX takes {onnx[key] / reference[key]:.2f}x the reference's time"
+            )
+    out = args.out or ROOT / f"bench/results/embedding_speed-{args.model}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"model": args.model, "threads": args.threads, "results": results}, indent=2)
+    )
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

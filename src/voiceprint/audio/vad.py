@@ -1,7 +1,8 @@
 """Voice activity detection with Silero VAD (ONNX), run on ONNX Runtime.
 
 The model scores 32 ms windows (512 samples at 16 kHz, plus 64 samples of
-context from the previous window) with a recurrent state. Windows are turned
+context from the previous window) with a recurrent state, all windows of a
+clip in one call (``vad_graph``: Silero's step inside an ONNX Scan). Windows are turned
 into speech segments with hysteresis, the way Silero's reference
 ``get_speech_timestamps`` does: start above ``threshold``, end after
 ``min_silence_s`` below ``threshold - 0.15``, drop segments shorter than
@@ -58,16 +59,13 @@ class SpeechDetector:
     def probabilities(self, wave: np.ndarray) -> np.ndarray:
         """Speech probability of each 32 ms window."""
         n_windows = -(-len(wave) // WINDOW)
+        if n_windows == 0:
+            return np.zeros(0, dtype=np.float32)
         padded = np.zeros(n_windows * WINDOW + CONTEXT, dtype=np.float32)
         padded[CONTEXT : CONTEXT + len(wave)] = wave
-        state = np.zeros((2, 1, 128), dtype=np.float32)
-        sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        probs = np.empty(n_windows, dtype=np.float32)
-        for i in range(n_windows):
-            chunk = padded[i * WINDOW : i * WINDOW + WINDOW + CONTEXT][None, :]
-            out, state = self._session.run(None, {"input": chunk, "state": state, "sr": sr})
-            probs[i] = out[0, 0]
-        return probs
+        windows = np.lib.stride_tricks.sliding_window_view(padded, WINDOW + CONTEXT)[::WINDOW]
+        (probs,) = self._session.run(["probs"], {"windows": np.ascontiguousarray(windows)})
+        return probs[:, 0, 0]
 
     def segments(self, wave: np.ndarray) -> list[Segment]:
         probs = self.probabilities(wave)

