@@ -148,10 +148,8 @@ def _run_worker(
 
 
 def main() -> None:
-    from voiceprint.config import get_settings
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=get_settings().model)
+    parser.add_argument("--model", help="default: VOICEPRINT_MODEL")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reference-python", help="interpreter of the reference environment")
     parser.add_argument("--campplus-checkpoint", help="3D-Speaker's CAM++ state dict (.pt)")
@@ -171,6 +169,9 @@ def main() -> None:
         print(json.dumps(workers[args.worker]()))
         return
 
+    from voiceprint.config import get_settings
+
+    args.model = args.model or get_settings().model
     results = {
         "onnx (voiceprint)": _run_worker(sys.executable, "onnx", args.model, args.threads, {})
     }

@@ -104,60 +104,61 @@ class _CampplusBuilder(GraphBuilder):
 
     # --- x-vector trunk -----------------------------------------------------------------
 
-    def segment_means(self, x: str) -> str:
-        """Each frame's 100-frame segment mean (the last segment may be short): [B, C, T]."""
+    def segment_pooling(self, x: str) -> tuple[str, str]:
+        """Matrices that average frames within 100-frame segments and spread the means back.
+
+        For ``x`` [B, C, T]: ``x @ average`` [B, C, S] holds each segment's mean (the last
+        segment may be short), ``... @ spread`` [B, C, T] gives every frame its segment's
+        mean. Built once per clip: every CAM layer of the trunk sees the same T.
+        """
         frames = self.op("Gather", [self.op("Shape", [x]), self.const(np.array(2, np.int64), "i")])
         segment = self.const(np.array(SEGMENT, np.int64), "seg")
-        missing = self.op(
-            "Mod", [self.op("Sub", [segment, self.op("Mod", [frames, segment])]), segment]
+        n_segments = self.op(
+            "Div",
+            [self.op("Add", [frames, self.const(np.array(SEGMENT - 1, np.int64), "s")]), segment],
         )
-        zeros5 = self.const(np.zeros(5, np.int64), "z5")
-        pads = self.op(
-            "Concat",
-            [zeros5, self.op("Unsqueeze", [missing, self.const(np.array([0], np.int64), "a")])],
-            axis=0,
-        )
-        padded = self.op("Pad", [x, pads])  # [B, C, S * 100]
-        split = self.const(np.array([0, 0, -1, SEGMENT], np.int64), "shape")
-        sums = self.op(
-            "ReduceSum",
-            [self.op("Reshape", [padded, split]), self.const(np.array([3], np.int64), "a")],
-            keepdims=1,
-        )
-        ones = self.op(
-            "ConstantOfShape",
-            [self.op("Shape", [x])],
-            value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]),
-        )
-        counts = self.op(
-            "ReduceSum",
+        zero = self.const(np.array(0, np.int64), "zero")
+        one = self.const(np.array(1, np.int64), "one")
+        frame_segment = self.op("Div", [self.op("Range", [zero, frames, one]), segment])  # [T]
+        segments = self.op("Range", [zero, n_segments, one])  # [S]
+        member = self.op(
+            "Cast",
             [
-                self.op("Reshape", [self.op("Pad", [ones, pads]), split]),
-                self.const(np.array([3], np.int64), "a"),
+                self.op(
+                    "Equal",
+                    [
+                        self.op(
+                            "Unsqueeze", [frame_segment, self.const(np.array([1], np.int64), "a")]
+                        ),
+                        segments,
+                    ],
+                )
             ],
-            keepdims=1,
+            to=TensorProto.FLOAT,
+        )  # [T, S]: frame t lies in segment s
+        counts = self.op(
+            "ReduceSum", [member, self.const(np.array([0], np.int64), "a")], keepdims=1
         )
-        means = self.op("Div", [sums, counts])  # [B, C, S, 1]
-        tiled = self.op("Tile", [means, self.const(np.array([1, 1, 1, SEGMENT], np.int64), "reps")])
-        flat = self.op("Reshape", [tiled, self.const(np.array([0, 0, -1], np.int64), "shape")])
-        start = self.const(np.array([0], np.int64), "start")
-        end = self.op("Unsqueeze", [frames, self.const(np.array([0], np.int64), "a")])
-        return self.op("Slice", [flat, start, end, self.axes_time])
+        return self.op("Div", [member, counts]), self.op("Transpose", [member], perm=[1, 0])
 
-    def cam_layer(self, x: str, prefix: str, dilation: int) -> str:
+    def cam_layer(self, x: str, prefix: str, dilation: int, pooling: tuple[str, str]) -> str:
+        average, spread = pooling
         local = self.conv(x, f"{prefix}.linear_local", pad=dilation, dilation=dilation)
         mean = self.op("ReduceMean", [x], axes=[2], keepdims=1)
-        context = self.op("Add", [mean, self.segment_means(x)])
+        segment_means = self.op("MatMul", [self.op("MatMul", [x, average]), spread])
+        context = self.op("Add", [mean, segment_means])
         context = self.op("Relu", [self.conv(context, f"{prefix}.linear1", bias=True)])
         gate = self.op("Sigmoid", [self.conv(context, f"{prefix}.linear2", bias=True)])
         return self.op("Mul", [local, gate])
 
-    def dense_block(self, x: str, prefix: str, layers: int, dilation: int) -> str:
+    def dense_block(
+        self, x: str, prefix: str, layers: int, dilation: int, pooling: tuple[str, str]
+    ) -> str:
         for i in range(1, layers + 1):
             p = f"{prefix}.tdnnd{i}"
             y = self.conv(self.bn_relu(x, f"{p}.nonlinear1.batchnorm"), f"{p}.linear1")
             y = self.cam_layer(
-                self.bn_relu(y, f"{p}.nonlinear2.batchnorm"), f"{p}.cam_layer", dilation
+                self.bn_relu(y, f"{p}.nonlinear2.batchnorm"), f"{p}.cam_layer", dilation, pooling
             )
             x = self.op("Concat", [x, y], axis=1)
         return x
@@ -186,8 +187,9 @@ def build_campplus_graph(weights: Mapping[str, np.ndarray], n_mels: int = 80) ->
     x = g.bn_relu(
         g.conv(x, "xvector.tdnn.linear", stride=2, pad=2), "xvector.tdnn.nonlinear.batchnorm"
     )
+    pooling = g.segment_pooling(x)
     for i, (layers, dilation) in enumerate(BLOCKS, start=1):
-        x = g.dense_block(x, f"xvector.block{i}", layers, dilation)
+        x = g.dense_block(x, f"xvector.block{i}", layers, dilation, pooling)
         x = g.conv(
             g.bn_relu(x, f"xvector.transit{i}.nonlinear.batchnorm"), f"xvector.transit{i}.linear"
         )
