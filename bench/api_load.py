@@ -29,6 +29,7 @@ from bench_server import PREFIX, bench_server
 from voiceprint.audio.decode import decode_audio
 from voiceprint.config import get_settings
 from voiceprint.engine import SpeechPolicy
+from voiceprint.scoring.scorer import Voices
 from voiceprint.service.factory import load_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +71,11 @@ def engine_only(clips: list[bytes], threads: int, repeats: int) -> float:
     models = load_models(settings)
     engine, scorer = models.voice, models.scorer
     probe = SpeechPolicy("identification", settings.min_probe_speech_s)
-    enrolled = np.random.default_rng(0).standard_normal((10, 192)).astype(np.float32)
+    enrolled = Voices.of(np.random.default_rng(0).standard_normal((10, 192)).astype(np.float32))
 
     def once(data: bytes) -> None:
         sample = engine.analyse(decode_audio(data), probe)
-        scorer.scores(sample.embedding, enrolled)
+        scorer.scores(Voices.of(sample.embedding, sample.narrowband), enrolled)
 
     once(clips[0])
     times = []

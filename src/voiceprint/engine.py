@@ -102,7 +102,7 @@ class VoiceEngine:
             "narrowband": is_narrowband(upper_band),
         }
         if policy.check_enrolment:
-            check_enrolment(signal, consistency)
+            check_enrolment(signal, consistency, self.encoder.spec.min_voice_consistency)
         # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
         # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.
         # Long clips are cut to MAX_EMBED_SECONDS from the first speech: the network's

@@ -17,11 +17,9 @@ from voiceprint.audio.vad import Segment
 FRAME = SAMPLE_RATE // 50  # 20 ms
 CLIP_LEVEL = 0.99
 
-# Enrolment refusals, measured on ../shared/data (docs/configuration.md): of 74
-# single-speaker recordings none scored below MIN_CONSISTENCY (lowest 0.377); of 28
-# two-speaker joins, 23 did.
+# Voice consistency compares 2 s parts of the speech; the lowest it may be depends on
+# the embedding model (ModelSpec.min_voice_consistency, measured per model).
 CONSISTENCY_WINDOW = 2 * SAMPLE_RATE
-MIN_CONSISTENCY = 0.35
 # Noise is measured in pauses; with less pause than this there is no reliable floor.
 MIN_PAUSE = SAMPLE_RATE // 4
 MAX_CLIPPING = 0.01
@@ -81,12 +79,14 @@ def is_narrowband(upper_band: float | None) -> bool:
     return upper_band is not None and upper_band < NARROWBAND_DB
 
 
-def check_enrolment(signal: SignalQuality, consistency: float | None) -> None:
+def check_enrolment(
+    signal: SignalQuality, consistency: float | None, min_consistency: float
+) -> None:
     """Refuse a recording that would make a poor voiceprint, saying why."""
-    if consistency is not None and consistency < MIN_CONSISTENCY:
+    if consistency is not None and consistency < min_consistency:
         raise PoorQuality(
             "the recording seems to hold more than one voice (voice consistency "
-            f"{consistency:.2f} < {MIN_CONSISTENCY}); enrol one person speaking alone"
+            f"{consistency:.2f} < {min_consistency}); enrol one person speaking alone"
         )
     if signal.clipping_ratio > MAX_CLIPPING:
         raise PoorQuality(
