@@ -17,6 +17,7 @@ from voiceprint.service.errors import (
     NotFound,
     Overloaded,
     PermissionDenied,
+    SampleQuotaExceeded,
     StaleVoiceprints,
 )
 
@@ -35,6 +36,7 @@ class Code(IntEnum):
     GROUP_QUOTA_EXCEEDED = 4305
     AUDIO_QUALITY_TOO_LOW = 4306
     VOICEPRINTS_NEED_REEMBEDDING = 4307
+    SAMPLE_QUOTA_EXCEEDED = 4308
     INTERNAL_ERROR = 5000
 
 
@@ -56,6 +58,7 @@ ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (AudioTooLong, Code.AUDIO_INVALID, 400),
     (FeatureQuotaExceeded, Code.FEATURE_QUOTA_EXCEEDED, 403),
     (GroupQuotaExceeded, Code.GROUP_QUOTA_EXCEEDED, 403),
+    (SampleQuotaExceeded, Code.SAMPLE_QUOTA_EXCEEDED, 403),
     (StaleVoiceprints, Code.VOICEPRINTS_NEED_REEMBEDDING, 409),
     (Overloaded, Code.RATE_LIMITED, 429),
     (RateLimited, Code.RATE_LIMITED, 429),

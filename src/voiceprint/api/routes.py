@@ -76,7 +76,8 @@ def get_caller(request: Request) -> Principal:
 Caller = Annotated[Principal, Depends(get_caller)]
 Service = Annotated[VoiceprintService, Depends(_service)]
 Links = Annotated[LinkSigner, Depends(_links)]
-PageNum = Annotated[int, Query(ge=1, description="Page number, from 1")]
+# Bounded so that the offset (page_num - 1) * page_size fits every database's integers.
+PageNum = Annotated[int, Query(ge=1, le=2**31 - 1, description="Page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=200, description="Items per page, 1..200")]
 
 
@@ -266,7 +267,12 @@ async def feature_audio(
     return Response(
         audio.data,
         media_type=AUDIO_TYPES.get(audio.format, "application/octet-stream"),
-        headers={"Cache-Control": "private, no-store"},
+        headers={
+            "Cache-Control": "private, no-store",
+            # Stored bytes are whatever a client uploaded: never let a browser render them.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'attachment; filename="voiceprint-{feature_id}.{audio.format}"',
+        },
     )
 
 

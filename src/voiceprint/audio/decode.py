@@ -194,7 +194,11 @@ def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     _check_channels(channels)
     _check_rate(rate)
     width = bits // 8
-    if bits % 8 or block_align != width * channels:
+    if bits not in (8, 16, 24, 32, 64):
+        raise InvalidAudio(
+            f"WAV header says {bits} bits per sample; use PCM 8/16/24/32-bit or 32-bit float"
+        )
+    if block_align != width * channels:
         raise InvalidAudio(
             f"WAV header is inconsistent: {bits} bits x {channels} channels but "
             f"block align {block_align}"
@@ -230,6 +234,11 @@ def _pcm_to_float(raw: bytes, width: int) -> np.ndarray:
 def _decode_compressed(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise InvalidAudio(f"the {fmt.upper()} stream could not be decoded ({exc})") from exc
+    except Exception as exc:  # libsndfile's failures on hostile bytes are not one type
+        # Its own words only: str(exc) names the in-memory file object, an internal.
+        reason = getattr(exc, "error_string", "") or "corrupt, truncated or not supported"
+        raise InvalidAudio(
+            f"the {fmt.upper()} stream could not be decoded ({reason}); send a valid "
+            f"{fmt.upper()} file or WAV"
+        ) from None
     return samples, int(rate)

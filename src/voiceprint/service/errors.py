@@ -27,6 +27,10 @@ class GroupQuotaExceeded(ServiceError):
     pass
 
 
+class SampleQuotaExceeded(ServiceError):
+    pass
+
+
 class Overloaded(ServiceError):
     pass
 

@@ -28,11 +28,12 @@ from voiceprint.service.errors import (
     GroupQuotaExceeded,
     NotFound,
     PermissionDenied,
+    SampleQuotaExceeded,
 )
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
 from voiceprint.store.ids import new_id
-from voiceprint.store.models import Account, Feature, Group, Sample
+from voiceprint.store.models import Account, Feature, Group, Sample, Workspace
 
 
 class VoiceprintService:
@@ -53,7 +54,8 @@ class VoiceprintService:
         )
         self._identification = SpeechPolicy("identification", settings.min_probe_speech_s)
         self._verification = SpeechPolicy("verification", settings.min_probe_speech_s)
-        # Quota checks and inserts must not interleave (SQLite has no row locks).
+        # Quota checks and inserts must not interleave: across processes the parent row is
+        # locked (PostgreSQL); SQLite has no row locks, so within this process a lock serves.
         self._quota_lock = threading.Lock()
 
     @property
@@ -66,6 +68,7 @@ class VoiceprintService:
         access.require(caller, perm.CREATE_GROUP)
         created_at = now()
         with self._quota_lock, self._transaction() as session:
+            session.get(Workspace, caller.workspace_id, with_for_update=True)
             count = session.scalar(
                 select(func.count()).where(Group.workspace_id == caller.workspace_id)
             )
@@ -101,7 +104,8 @@ class VoiceprintService:
         conditions = [Group.workspace_id == caller.workspace_id]
         if name_prefix:
             escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(Group.name.like(f"{escaped}%", escape="\\"))
+            # ilike: case-insensitive on SQLite and PostgreSQL alike (plain LIKE is not).
+            conditions.append(Group.name.ilike(f"{escaped}%", escape="\\"))
         if user_id is not None:
             conditions.append(Group.creator_id == user_id)
         if group_id is not None:
@@ -160,6 +164,7 @@ class VoiceprintService:
     ) -> tuple[int, list[SampleView]]:
         """The new voiceprint's id and the quality report of each sample."""
         access.require(caller, perm.CREATE_FEATURE)
+        self._check_sample_count(len(uploads))
         with self._sessions() as session:
             access.visible_group(session, caller, group_id)
         analysed = self._recordings.analyse(uploads, self._enrolment)
@@ -169,7 +174,7 @@ class VoiceprintService:
             self._quota_lock,
             self._transaction() as session,
         ):
-            access.visible_group(session, caller, group_id)
+            access.visible_group(session, caller, group_id, lock=True)
             count = session.scalar(select(func.count()).where(Feature.group_id == group_id))
             if count >= self.settings.max_features_per_group:
                 raise FeatureQuotaExceeded(
@@ -219,6 +224,7 @@ class VoiceprintService:
     ) -> None:
         """Rename and/or replace the audio; new audio replaces every old sample."""
         access.require(caller, perm.UPDATE_FEATURE)
+        self._check_sample_count(len(uploads))
         with self._sessions() as session:
             access.owned_feature(session, caller, group_id, feature_id)
         analysed = self._recordings.analyse(uploads, self._enrolment) if uploads else []
@@ -248,13 +254,16 @@ class VoiceprintService:
         """Add recordings to an existing voiceprint; returns how many samples it now has."""
         access.require(caller, perm.UPDATE_FEATURE)
         with self._sessions() as session:
-            access.owned_feature(session, caller, group_id, feature_id)
+            feature = access.owned_feature(session, caller, group_id, feature_id)
+            self._check_sample_count(len(feature.samples) + len(uploads))
         analysed = self._recordings.analyse(uploads, self._enrolment)
         with (
             self._recordings.storing(uploads, analysed) as samples,
+            self._quota_lock,
             self._transaction() as session,
         ):
-            feature = access.owned_feature(session, caller, group_id, feature_id)
+            feature = access.owned_feature(session, caller, group_id, feature_id, lock=True)
+            self._check_sample_count(len(feature.samples) + len(samples))
             feature.samples.extend(samples)
             feature.updated_at = now()
             return len(feature.samples)
@@ -314,6 +323,14 @@ class VoiceprintService:
         (probe,) = self._recordings.analyse([upload], self._verification)
         probe_voice = Voices.of(probe.embedding, probe.narrowband)
         return match(candidates[0], self._scorer.scores(probe_voice, voiceprint)[0])
+
+    def _check_sample_count(self, count: int) -> None:
+        limit = self.settings.max_samples_per_feature
+        if count > limit:
+            raise SampleQuotaExceeded(
+                f"a voiceprint holds at most {limit} recordings and this one would have "
+                f"{count}; replace its audio (PUT) instead of adding more"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
