@@ -253,10 +253,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    fitted = scorer.calibration
+    steps = ["VAD gate", "whole clip"]
+    steps += ["centring"] if fitted.domain_mean else []
+    steps += ["AS-norm"] if fitted.method == "asnorm" else ["cosine"]
+    steps += ["calibrated score per condition" if fitted.narrowband else "calibrated score"]
     pipeline = (
         "plain (whole clip, cosine, EER threshold)"
         if args.plain
-        else "full (VAD gate, whole clip, centring, AS-norm, calibrated score, threshold 50)"
+        else f"full ({', '.join(steps)}, threshold 50)"
     )
     summary = {
         "pipeline": pipeline,

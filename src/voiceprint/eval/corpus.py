@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import soxr
 
 from voiceprint.audio.decode import decode_audio
+from voiceprint.audio.limits import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".pcm"}
 # Clips shorter than this are joined (in order, per speaker) into utterances of ~CONCAT files.
@@ -30,8 +32,22 @@ class Utterance:
         return hashlib.sha1("|".join(str(p) for p in self.paths).encode()).hexdigest()
 
     def samples(self) -> np.ndarray:
-        """16 kHz mono samples; several short files are joined end to end."""
-        return np.concatenate([decode_audio(p.read_bytes()).samples for p in self.paths])
+        """16 kHz mono samples; several short files are joined end to end.
+
+        Files are joined at their own rate and resampled once, so the joins stay within
+        the recordings' band (8 kHz clips joined after resampling click above 4 kHz).
+        """
+        if len(self.paths) == 1:
+            return decode_audio(self.paths[0].read_bytes()).samples
+        clips = [soundfile.read(p, dtype="float32", always_2d=True) for p in self.paths]
+        rates = {rate for _, rate in clips}
+        if len(rates) > 1:
+            return np.concatenate([decode_audio(p.read_bytes()).samples for p in self.paths])
+        joined = np.concatenate([c.mean(axis=1) for c, _ in clips]).astype(np.float32)
+        rate = rates.pop()
+        if rate == SAMPLE_RATE:
+            return joined
+        return soxr.resample(joined, rate, SAMPLE_RATE).astype(np.float32)
 
 
 def load_corpus(path: Path) -> list[Utterance]:
