@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         "Default: taken from each request.",
     )
 
-    max_upload_bytes: int = Field(default=4 * 1024 * 1024, description="Largest audio file.")
+    max_upload_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        description="Audio per request (all files together), refused while it arrives.",
+    )
     max_audio_seconds: float = Field(default=180.0, description="Longest audio accepted.")
     min_enroll_speech_s: float = Field(
         default=1.0, description="Least speech (seconds, after VAD) in an enrolment recording."

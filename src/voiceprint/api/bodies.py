@@ -149,7 +149,7 @@ def multipart_doc(model: type[_Body], file_required: bool) -> dict[str, Any]:
         "type": "array",
         "items": {"type": "string", "format": "binary"},
         "description": "Audio: WAV, raw PCM s16le, FLAC, Ogg or MP3; several parts give "
-        "several samples (at most 4 MB in all per request).",
+        "several samples (VOICEPRINT_MAX_UPLOAD_BYTES, 4 MB by default, in all per request).",
     }
     if file_required:
         schema.setdefault("required", []).append("file")
