@@ -37,6 +37,7 @@ class Server:
     data_dir: Path
     database_url: str
     log: Path
+    process: subprocess.Popen[bytes] | None = None
     _db: Engine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,13 +99,13 @@ def _start(tmp: Path, database_url: str, **settings: str) -> Iterator[Server]:
             raise RuntimeError(f"server did not start:\n{log.read_text()}")
         time.sleep(0.2)
     try:
-        yield Server(url, tmp / "data", database_url, log)
+        yield Server(url, tmp / "data", database_url, log, process)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def _postgres_database() -> Iterator[str]:
+def postgres_database() -> Iterator[str]:
     import psycopg
 
     name = f"voiceprint_test_{secrets.token_hex(4)}"
@@ -131,7 +132,7 @@ def server(
     if request.param == "sqlite":
         yield from _start(tmp, f"sqlite:///{tmp / 'voiceprint.db'}")
     else:
-        for url in _postgres_database():
+        for url in postgres_database():
             yield from _start(tmp, url)
 
 

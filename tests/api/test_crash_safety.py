@@ -1,0 +1,28 @@
+"""SIGKILL the real server while clients create, add samples, replace audio and delete;
+restart it and check that nothing acknowledged was lost (bench/crash_safety.py: many more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import postgres_database
+from tests.api.crash_cycles import iterate, restartable, run_cycles
+
+CYCLES = 3
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_acknowledged_writes_survive_kills(tmp_path: Path, database: str) -> None:
+    urls = (
+        postgres_database()
+        if database == "postgresql"
+        else iter([f"sqlite:///{tmp_path / 'vp.db'}"])
+    )
+    for url in urls:
+        report = run_cycles(restartable(tmp_path, url), CYCLES)
+        print("\n".join(iterate(report)))
+        assert report.cycles == CYCLES and report.writes_acknowledged >= CYCLES
+        assert report.lost == [] and report.resurrected == []
+        assert report.dangling_samples == 0 and report.leftovers_swept == 0
