@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=0, description="Requests per minute per token (0: no limit); beyond, 429/4013."
     )
+    failed_auth_per_minute: int = Field(
+        default=30,
+        description="Failed authentications per minute per client address (0: no limit); "
+        "beyond, that address gets 429/4013 without a database read.",
+    )
+    request_body_timeout_s: float = Field(
+        default=60.0,
+        description="Seconds a request body may take to arrive in full; slower uploads get "
+        "408/4000 and free their worker.",
+    )
     audio_url_ttl_seconds: int = Field(
         default=3600, description="How long a signed audio_url stays valid."
     )

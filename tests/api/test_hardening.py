@@ -4,7 +4,9 @@ through a real server: a documented code and a message, never a 500."""
 from __future__ import annotations
 
 import io
+import socket
 import struct
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 import soundfile
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Server
+from tests.api.conftest import Server, _start
 from tests.conftest import read_speech, speech_files, wav_bytes
 from voiceprint.api.app import create_app
 from voiceprint.config import Settings
@@ -157,3 +159,34 @@ def test_silence_after_the_cap_check_still_leaves_nothing(api: httpx.Client, gro
     )
     assert _code(response) == (4303, 400)
     assert api.get(f"{PREFIX}/{group_id}/features").json()["data"]["total"] == before
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("strict")
+    yield from _start(
+        tmp, f"sqlite:///{tmp / 'vp.db'}", failed_auth_per_minute="5", request_body_timeout_s="1"
+    )
+
+
+def test_an_address_that_keeps_failing_to_authenticate_is_held_off(strict_server: Server) -> None:
+    good = {"Authorization": f"Bearer {strict_server.token()}"}
+    bad = {"Authorization": "Bearer vp_1_wrong"}
+    url = f"{strict_server.url}{PREFIX}"
+    assert [httpx.get(url, headers=bad).json()["code"] for _ in range(5)] == [4100] * 5
+    refused = httpx.get(url, headers=good)  # even a good token, from this address, for now
+    assert _code(refused) == (4013, 429)
+    assert "failed authentications" in refused.json()["msg"]
+
+
+def test_a_body_that_trickles_in_is_cut_off(strict_server: Server) -> None:
+    host, port = strict_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            f"POST {PREFIX} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n{".encode()
+        )
+        time.sleep(2)  # the rest never comes
+        answer = s.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert '"code":4000' in answer and "did not arrive within 1 s" in answer

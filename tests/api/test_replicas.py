@@ -117,4 +117,3 @@ def test_either_replica_serves_the_others_audio_and_links(replicas: list[Server]
         timeout=60,
     ).json()
     assert identified["data"]["feature_score_list"][0]["feature_id"] == feature
-

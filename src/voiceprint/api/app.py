@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.failed_auth_limiter = RateLimiter(
+        settings.failed_auth_per_minute, "failed authentications"
+    )
     app.include_router(router)
 
     @app.get("/health", tags=["operations"], summary="Liveness and model information")
@@ -88,6 +91,10 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     for kind, code, status in ERROR_TABLE:
         app.add_exception_handler(kind, _answer_with(code, status))
 
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes + BODY_OVERHEAD)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_upload_bytes + BODY_OVERHEAD,
+        timeout_s=settings.request_body_timeout_s,
+    )
     app.add_middleware(LogIdMiddleware)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -67,11 +68,14 @@ class LogIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``limit`` bytes while they arrive, never buffering more than that."""
+    """Refuse bodies over ``limit`` bytes while they arrive, never buffering more than that,
+    and bodies that take longer than ``timeout_s`` to arrive (a slow client must not hold
+    a worker: slowloris)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     def _too_large(self, size: str) -> Any:
         return envelope(
@@ -92,12 +96,24 @@ class BodyLimitMiddleware:
 
         received = 0
         refused = False
+        deadline = time.monotonic() + self.timeout_s
 
         async def limited_receive() -> Message:
             nonlocal received, refused
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except asyncio.TimeoutError:  # builtin TimeoutError only from Python 3.11
+                refused = True
+                too_slow = envelope(
+                    Code.INVALID_PARAMETER,
+                    f"the request body did not arrive within {self.timeout_s:g} s; "
+                    "send it faster or smaller",
+                    status=408,
+                )
+                await too_slow(scope, receive, send)
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:

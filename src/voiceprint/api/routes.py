@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,7 +24,8 @@ from voiceprint.api.bodies import (
 )
 from voiceprint.api.envelope import envelope
 from voiceprint.api.links import LinkSigner
-from voiceprint.auth.tokens import Principal, authenticate
+from voiceprint.auth.ratelimit import RateLimited
+from voiceprint.auth.tokens import AuthenticationFailed, Principal, authenticate
 from voiceprint.service.errors import InvalidParameter, PermissionDenied
 from voiceprint.service.recordings import AudioUpload
 from voiceprint.service.views import Page
@@ -67,8 +69,17 @@ async def _links(request: Request) -> LinkSigner:
 
 
 def get_caller(request: Request) -> Principal:
-    with request.app.state.sessions() as session:
-        caller = authenticate(session, request.headers.get("authorization"))
+    # A client that keeps failing to authenticate is refused before any database read.
+    client = request.client.host if request.client else "-"
+    failures = request.app.state.failed_auth_limiter
+    failures.ensure_left(client, "address")
+    try:
+        with request.app.state.sessions() as session:
+            caller = authenticate(session, request.headers.get("authorization"))
+    except AuthenticationFailed:
+        with contextlib.suppress(RateLimited):
+            failures.check(client, "address")
+        raise
     request.app.state.rate_limiter.check(caller.token_id)
     return caller
 
