@@ -130,6 +130,14 @@ def test_stored_audio_is_an_attachment_never_sniffed(
     assert response.headers["content-disposition"].startswith("attachment;")
 
 
+def test_a_link_signature_in_any_script_is_just_invalid(
+    api: httpx.Client, group_id: str, feature_id: str
+) -> None:
+    """Found by the API fuzzer: a non-ASCII signature made hmac.compare_digest raise."""
+    url = f"{PREFIX}/{group_id}/features/{feature_id}/audio?expires=9999999999&signature=%C3%A9"
+    assert _code(httpx.get(f"{api.base_url}{url}")) == (4101, 403)
+
+
 def test_the_name_filter_ignores_case_on_every_database(api: httpx.Client, group_id: str) -> None:
     for prefix in ("family", "FAMILY", "Fam"):
         items = api.get(f"{PREFIX}?name={prefix}").json()["data"]["items"]

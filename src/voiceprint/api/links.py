@@ -30,4 +30,7 @@ class LinkSigner:
     def verify(self, feature_id: int, expires: int, signature: str) -> bool:
         if expires < time.time():
             return False
-        return hmac.compare_digest(self._signature(feature_id, expires), signature)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+        return hmac.compare_digest(
+            self._signature(feature_id, expires).encode(), signature.encode()
+        )
