@@ -27,6 +27,7 @@ class BenchServer:
     url: str
     token: str
     process: subprocess.Popen[bytes]
+    data_dir: Path
 
     @property
     def headers(self) -> dict[str, str]:
@@ -67,7 +68,7 @@ def bench_server(**settings: str) -> Iterator[BenchServer]:
         sessions = make_session_factory(make_engine(f"sqlite:///{tmp / 'voiceprint.db'}"))
         with sessions() as session, session.begin():
             token = mint_token(session, user="bench", workspace=secrets.token_hex(4)).token
-        yield BenchServer(url, token, process)
+        yield BenchServer(url, token, process, tmp)
     finally:
         process.terminate()
         process.wait(timeout=10)
