@@ -32,6 +32,8 @@ class Ledger:
 
     alive: dict[str, int] = field(default_factory=dict)  # id -> samples acknowledged
     deleted: set[str] = field(default_factory=set)
+    # Deletes sent but not answered (the server died meanwhile): either outcome is right.
+    maybe_deleted: set[str] = field(default_factory=set)
     writes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,6 +43,7 @@ class CycleReport:
     cycles: int = 0
     writes_acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
+    deletes_unanswered: int = 0  # sent when the server was killed; done or not, both are right
     resurrected: list[str] = field(default_factory=list)
     dangling_samples: int = 0
     leftovers_swept: int = 0
@@ -88,13 +91,21 @@ def _client(
                 elif action == "replace":
                     r = client.put(f"{PREFIX}/{group}/features/{target}", files={"file": clip})
                 else:
-                    r = client.delete(f"{PREFIX}/{group}/features/{target}")
+                    try:
+                        r = client.delete(f"{PREFIX}/{group}/features/{target}")
+                    except httpx.TransportError:
+                        with ledger.lock:
+                            ledger.maybe_deleted.add(target)
+                        raise
                 if r.json().get("code") == 0:
                     with ledger.lock:
                         ledger.writes += 1
                         if action == "delete":
                             ledger.alive.pop(target, None)
                             ledger.deleted.add(target)
+                elif action == "delete" and target in ledger.maybe_deleted:
+                    with ledger.lock:  # its earlier, unanswered delete did happen
+                        ledger.alive.pop(target, None)
             except (httpx.TransportError, ValueError):
                 time.sleep(0.05)  # the server is down (killed): keep trying until told to stop
 
@@ -166,7 +177,9 @@ def _check(server: Server, token: str, group: str, ledger: Ledger, report: Cycle
     auth = {"Authorization": f"Bearer {token}"}
     listed = httpx.get(f"{server.url}{PREFIX}/{group}/features?page_size=200", headers=auth).json()
     present = {item["id"] for item in listed["data"]["items"]}
-    report.lost = sorted(set(ledger.alive) - present)
+    unanswered = ledger.maybe_deleted - ledger.deleted
+    report.deletes_unanswered = len(unanswered)
+    report.lost = sorted(set(ledger.alive) - present - unanswered)
     report.resurrected = sorted(ledger.deleted & present)
     sessions = make_session_factory(make_engine(server.database_url))
     with sessions() as session:
@@ -190,5 +203,6 @@ def iterate(report: CycleReport) -> Iterator[str]:
     yield f"writes acknowledged: {report.writes_acknowledged}"
     yield f"acknowledged voiceprints lost: {len(report.lost)}"
     yield f"acknowledged deletes undone: {len(report.resurrected)}"
+    yield f"deletes unanswered at a kill (either outcome correct): {report.deletes_unanswered}"
     yield f"samples pointing at missing audio: {report.dangling_samples}"
     yield f"unreferenced files left after the restart's sweep: {report.leftovers_swept}"
