@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Audio per request (all files together), refused while it arrives.",
     )
     max_audio_seconds: float = Field(default=180.0, description="Longest audio accepted.")
+    max_diarize_bytes: int = Field(
+        default=100 * 1024 * 1024, description="Largest recording `speaker_diarize` accepts."
+    )
+    max_diarize_seconds: float = Field(
+        default=1800.0, description="Longest recording `speaker_diarize` accepts (30 min)."
+    )
     min_enroll_speech_s: float = Field(
         default=1.0, description="Least speech (seconds, after VAD) in an enrolment recording."
     )

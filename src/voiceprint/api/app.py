@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         BodyLimitMiddleware,
         limit=settings.max_upload_bytes + BODY_OVERHEAD,
         timeout_s=settings.request_body_timeout_s,
+        long_limit=settings.max_diarize_bytes + BODY_OVERHEAD,
+        long_suffix="/speaker_diarize",
     )
     app.add_middleware(LogIdMiddleware)
     return app

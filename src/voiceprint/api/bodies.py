@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -63,6 +63,16 @@ class FeatureCreate(PcmFields):
 class FeatureUpdate(PcmFields):
     name: Name | None = None
     desc: Desc | None = None
+
+
+class Diarize(PcmFields):
+    num_speakers: (
+        Annotated[int, Field(ge=1, le=64, description="Known number of speakers")] | None
+    ) = None
+    min_speakers: Annotated[int, Field(ge=1, le=64, description="At least this many")] = 1
+    max_speakers: Annotated[int, Field(ge=1, le=64, description="At most this many")] | None = None
+    top_k: Annotated[int, Field(ge=1, description="Voiceprint matches per speaker")] = 1
+    format: Literal["json", "rttm"] = "json"
 
 
 class Identify(PcmFields):

@@ -72,16 +72,22 @@ class BodyLimitMiddleware:
     and bodies that take longer than ``timeout_s`` to arrive (a slow client must not hold
     a worker: slowloris)."""
 
-    def __init__(self, app: ASGIApp, limit: int, timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, timeout_s: float, long_limit: int, long_suffix: str
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
         self.timeout_s = timeout_s
+        # Paths ending in ``long_suffix`` (whole conversations) get ``long_limit`` instead.
+        self.long_limit = long_limit
+        self.long_suffix = long_suffix
 
-    def _too_large(self, size: str) -> Any:
+    @staticmethod
+    def _too_large(size: str, limit: int) -> Any:
         return envelope(
             Code.AUDIO_TOO_LARGE,
-            f"request body is {size}; the limit is {self.limit} bytes "
-            f"({self.limit / 1048576:.0f} MB) of audio per request",
+            f"request body is {size}; the limit is {limit} bytes "
+            f"({limit / 1048576:.0f} MB) of audio per request",
             status=413,
         )
 
@@ -89,9 +95,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.long_limit if scope["path"].endswith(self.long_suffix) else self.default_limit
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(f"{int(declared)} bytes")(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(f"{int(declared)} bytes", limit)(scope, receive, send)
             return
 
         received = 0
@@ -116,9 +123,9 @@ class BodyLimitMiddleware:
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     refused = True
-                    await self._too_large(f"over {self.limit} bytes")(scope, receive, send)
+                    await self._too_large(f"over {limit} bytes", limit)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

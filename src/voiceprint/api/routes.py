@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voiceprint.api import schemas
 from voiceprint.api.bodies import (
+    Diarize,
     FeatureCreate,
     FeatureUpdate,
     GroupCreate,
@@ -26,6 +27,7 @@ from voiceprint.api.envelope import envelope
 from voiceprint.api.links import LinkSigner
 from voiceprint.auth.ratelimit import RateLimited
 from voiceprint.auth.tokens import AuthenticationFailed, Principal, authenticate
+from voiceprint.service.conversations import DiarizeOptions, rttm
 from voiceprint.service.errors import InvalidParameter, PermissionDenied
 from voiceprint.service.recordings import AudioUpload
 from voiceprint.service.views import Page
@@ -105,10 +107,14 @@ FormModel = TypeVar("FormModel", bound=PcmFields)
 
 
 async def _audio_form(
-    request: Request, model: type[FormModel], files: Literal["optional", "required", "one"]
+    request: Request,
+    model: type[FormModel],
+    files: Literal["optional", "required", "one"],
+    max_file_bytes: int | None = None,
 ) -> tuple[FormModel, list[AudioUpload]]:
     """The validated fields and the audio parts of a voiceprint request."""
-    body = await read_fields(request, request.app.state.settings.max_upload_bytes)
+    limit = max_file_bytes or request.app.state.settings.max_upload_bytes
+    body = await read_fields(request, limit)
     fields = parse_model(model, body.fields)
     if files == "one" and len(body.files) != 1:
         raise InvalidParameter("send exactly one 'file' part with the audio")
@@ -303,6 +309,26 @@ async def speaker_identify(
     matches = await run_in_threadpool(service.identify, caller, group_id, audio, body.top_k)
     scores = [schemas.FeatureScore.of(m) for m in matches]
     return _ok(schemas.FeatureScoreList(feature_score_list=scores))
+
+
+@router.post(
+    "/{group_id}/speaker_diarize",
+    response_model=schemas.DiarizedResponse,
+    summary="Who spoke when in a recording, named from the group (beyond Coze)",
+    description="JSON in the usual envelope, or RTTM text with format=rttm. Recordings up to "
+    "VOICEPRINT_MAX_DIARIZE_BYTES (100 MB) and VOICEPRINT_MAX_DIARIZE_SECONDS (30 min).",
+    openapi_extra=multipart_doc(Diarize, file_required=True),
+)
+async def speaker_diarize(
+    group_id: Id, request: Request, caller: Caller, service: Service
+) -> Response:
+    settings = request.app.state.settings
+    body, (audio,) = await _audio_form(request, Diarize, "one", settings.max_diarize_bytes)
+    options = DiarizeOptions(body.num_speakers, body.min_speakers, body.max_speakers, body.top_k)
+    view = await run_in_threadpool(service.diarize, caller, group_id, audio, options)
+    if body.format == "rttm":
+        return Response(rttm(view, f"group{group_id}"), media_type="text/plain; charset=utf-8")
+    return _ok(schemas.Diarized.of(view))
 
 
 @router.post(

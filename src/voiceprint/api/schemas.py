@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from voiceprint.scoring.ranking import Match
+from voiceprint.service.conversations import DiarizationView, SpeakerView, TurnView
 from voiceprint.service.views import Creator, FeatureView, GroupView, SampleView
 
 
@@ -181,3 +182,67 @@ class Verification(BaseModel):
 
 class VerifyResponse(_Envelope):
     data: Verification
+
+
+class DiarizedSegment(BaseModel):
+    start_ms: int
+    end_ms: int
+    speaker: str = Field(description='"S1", "S2", ... in order of first speech')
+    feature_id: str = Field(description='The matching voiceprint, or ""')
+    feature_name: str
+    score: float = Field(description="0..100 against that voiceprint (0 without a match)")
+    match: bool
+
+    @classmethod
+    def of(cls, turn: TurnView) -> DiarizedSegment:
+        m = turn.match
+        return cls(
+            start_ms=turn.start_ms,
+            end_ms=turn.end_ms,
+            speaker=turn.speaker,
+            feature_id=str(m.feature_id) if m else "",
+            feature_name=m.name if m else "",
+            score=m.score if m else 0.0,
+            match=m is not None,
+        )
+
+
+class DiarizedSpeaker(BaseModel):
+    speaker: str
+    speech_ms: int
+    feature_id: str = Field(description='Best matching voiceprint (score >= 50), or ""')
+    feature_name: str
+    score: float = Field(description="Best score against the group, matching or not")
+    match: bool
+    feature_score_list: list[FeatureScore] = Field(description="Best matches, top_k of them")
+
+    @classmethod
+    def of(cls, speaker: SpeakerView) -> DiarizedSpeaker:
+        best = speaker.best
+        return cls(
+            speaker=speaker.speaker,
+            speech_ms=speaker.speech_ms,
+            feature_id=str(best.feature_id) if best else "",
+            feature_name=best.name if best else "",
+            score=speaker.matches[0].score if speaker.matches else 0.0,
+            match=best is not None,
+            feature_score_list=[FeatureScore.of(m) for m in speaker.matches],
+        )
+
+
+class Diarized(BaseModel):
+    duration_ms: int
+    segments: list[DiarizedSegment]
+    speakers: list[DiarizedSpeaker]
+
+    @classmethod
+    def of(cls, view: DiarizationView) -> Diarized:
+        return cls(
+            duration_ms=view.duration_ms,
+            segments=[DiarizedSegment.of(t) for t in view.turns],
+            speakers=[DiarizedSpeaker.of(s) for s in view.speakers],
+        )
+
+
+class DiarizedResponse(_Envelope):
+    data: Diarized

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 from voiceprint.audio.decode import decode_audio
 from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.clock import now
+from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
+from voiceprint.service.conversations import Conversation, DiarizeOptions, speaker_voices
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.views import StoredAudio
 from voiceprint.store.blobs import BlobStore
@@ -45,6 +48,10 @@ class Recordings:
     @property
     def model_id(self) -> str:
         return self._voice.model_id
+
+    @property
+    def voice(self) -> VoiceEngine:
+        return self._voice
 
     def analyse(self, uploads: Sequence[AudioUpload], policy: SpeechPolicy) -> list[VoiceSample]:
         """Decode each upload and run it through the voice engine, one inference slot each."""
@@ -87,6 +94,35 @@ class Recordings:
         except BaseException:
             self.delete([s.audio_key for s in samples])
             raise
+
+    def diarize(
+        self,
+        upload: AudioUpload,
+        diarizer: Diarizer,
+        options: DiarizeOptions,
+        max_seconds: float,
+    ) -> Conversation:
+        """Decode a long recording and find who spoke when (one inference slot throughout)."""
+        audio = decode_audio(
+            upload.data,
+            sample_rate=upload.sample_rate,
+            channels=upload.channels,
+            max_seconds=max_seconds,
+        )
+        with self._gate.slot():
+            segments = self._voice.detector.segments(audio.samples)
+            diarization = diarizer.diarize(
+                audio.samples,
+                segments,
+                num_speakers=options.num_speakers,
+                min_speakers=options.min_speakers,
+                max_speakers=options.max_speakers,
+            )
+            narrowband = is_narrowband(upper_band_db(audio.samples, segments))
+            voices = speaker_voices(
+                audio.samples, diarization, self._voice.encoder.embed, narrowband
+            )
+        return Conversation(audio.duration, diarization, voices)
 
     def read(self, sample: Sample) -> StoredAudio:
         return StoredAudio(self._blobs.get(sample.audio_key), sample.audio_format)

@@ -19,10 +19,12 @@ from voiceprint.auth import permissions as perm
 from voiceprint.auth.tokens import Principal
 from voiceprint.clock import now
 from voiceprint.config import Settings
+from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy
 from voiceprint.scoring.ranking import Match, match, rank
 from voiceprint.scoring.scorer import Scorer, Voices
 from voiceprint.service import access, queries
+from voiceprint.service.conversations import DiarizationView, DiarizeOptions, describe
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
     GroupQuotaExceeded,
@@ -49,6 +51,7 @@ class VoiceprintService:
         self._sessions = session_factory
         self._recordings = recordings
         self._scorer = scorer
+        self._diarizer = Diarizer(recordings.voice)
         self._enrolment = SpeechPolicy(
             "enrolment", settings.min_enroll_speech_s, check_enrolment=True
         )
@@ -307,6 +310,21 @@ class VoiceprintService:
         (probe,) = self._recordings.analyse([upload], self._identification)
         scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
         return rank(candidates, scores, top_k)
+
+    def diarize(
+        self, caller: Principal, group_id: int, upload: AudioUpload, options: DiarizeOptions
+    ) -> DiarizationView:
+        """Who spoke when in a recording, named from the group's voiceprints where they match."""
+        access.require(caller, perm.IDENTIFY)
+        with self._sessions() as session:
+            access.visible_group(session, caller, group_id)
+            candidates, voiceprints = queries.enrolled(
+                session, self.model_id, Feature.group_id == group_id
+            )
+        conversation = self._recordings.diarize(
+            upload, self._diarizer, options, self.settings.max_diarize_seconds
+        )
+        return describe(conversation, candidates, voiceprints, self._scorer, options.top_k)
 
     def verify(
         self, caller: Principal, group_id: int, feature_id: int, upload: AudioUpload

@@ -1,0 +1,1 @@
+"""Who spoke when: speech windows, their embeddings, clustering, turns."""
