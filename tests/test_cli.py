@@ -85,3 +85,25 @@ def test_embed_prints_json_and_reports_bad_files(tmp_path: Path) -> None:
     raw = json.loads(_run(tmp_path, "embed", "--raw", str(good)).stdout)[0]
     # VAD measures and gates; both embed the whole clip (docs/accuracy.md says why).
     assert raw["speech_s"] is None and raw["embedding"] == item["embedding"]
+
+
+def test_diarize_a_file(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    first = soundfile.read(DATA / "librispeech/1688/1688-142285-0000.flac")[0]
+    second = soundfile.read(DATA / "librispeech/2033/2033-164914-0000.flac")[0]
+    pause = np.zeros(8000)
+    path = tmp_path / "two.wav"
+    soundfile.write(
+        path,
+        np.concatenate([first[:80000], pause, second[:80000], pause, first[80000:160000]]),
+        16000,
+    )
+    result = _run(tmp_path, "diarize", str(path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [s["speaker"] for s in data["speakers"]] == ["S1", "S2"]
+    assert data["segments"][0]["speaker"] == "S1" and data["segments"][-1]["speaker"] == "S1"
+    rttm = _run(tmp_path, "diarize", "--rttm", str(path)).stdout.splitlines()
+    assert len(rttm) == len(data["segments"]) and rttm[0].startswith("SPEAKER two 1 ")

@@ -205,6 +205,51 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_diarize(args: argparse.Namespace) -> int:
+    from voiceprint.api.schemas import Diarized
+    from voiceprint.audio.errors import AudioError
+    from voiceprint.diarization.diarizer import Diarizer
+    from voiceprint.scoring.scorer import Voices
+    from voiceprint.service import queries
+    from voiceprint.service.conversations import DiarizeOptions, describe, rttm
+    from voiceprint.service.factory import load_models, open_database
+    from voiceprint.service.inference import InferenceGate
+    from voiceprint.service.recordings import AudioUpload, Recordings
+    from voiceprint.store.blobs import BlobStore
+    from voiceprint.store.models import Feature
+
+    settings = get_settings()
+    models = load_models(settings)
+    candidates, voiceprints = [], Voices.concat([])
+    if args.group is not None:
+        database, sessions = open_database(settings)
+        with sessions() as session:
+            candidates, voiceprints = queries.enrolled(
+                session, models.voice.model_id, Feature.group_id == args.group
+            )
+        database.dispose()
+    recordings = Recordings(
+        models.voice, InferenceGate(1, 0), BlobStore(settings.audio_dir), settings.max_audio_seconds
+    )
+    options = DiarizeOptions(num_speakers=args.num_speakers, top_k=args.top_k)
+    try:
+        conversation = recordings.diarize(
+            AudioUpload(Path(args.file).read_bytes()),
+            Diarizer(models.voice),
+            options,
+            settings.max_diarize_seconds,
+        )
+    except (OSError, AudioError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    view = describe(conversation, candidates, voiceprints, models.scorer, args.top_k)
+    if args.rttm:
+        sys.stdout.write(rttm(view, Path(args.file).stem))
+    else:
+        print(Diarized.of(view).model_dump_json(indent=2))
+    return 0
+
+
 def _evaluation_parts(calibration: str | None = None) -> tuple[Settings, Models]:
     """Settings and models, as the server builds them."""
     from voiceprint.service.factory import load_models
@@ -403,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--raw", action="store_true", help="embed the whole clip: no VAD, no trimming"
     )
     embed.add_argument("files", nargs="+")
+    diarize = add("diarize", _cmd_diarize, "who spoke when in a recording (JSON or RTTM)")
+    diarize.add_argument("file")
+    diarize.add_argument("--group", type=int, help="name speakers from this group's voiceprints")
+    diarize.add_argument("--num-speakers", type=int, help="the number of speakers, if known")
+    diarize.add_argument("--top-k", type=int, default=1, help="voiceprint matches per speaker")
+    diarize.add_argument("--rttm", action="store_true", help="RTTM lines instead of JSON")
     evaluate = add("eval", _cmd_eval, "measure recognition on labelled speech")
     evaluate.add_argument(
         "path", help="index.tsv (set, speaker, path) or a folder of speaker folders"
