@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         description="Seconds a request body may take to arrive in full; slower uploads get "
         "408/4000 and free their worker.",
     )
+    max_streams: int = Field(
+        default=16,
+        description="Live identify streams one server holds at once; beyond, a new stream gets "
+        "an error event (4013) and is closed (1013, try again later).",
+    )
+    stream_idle_timeout_s: float = Field(
+        default=30.0, description="A live stream with no message for this long is closed."
+    )
     audio_url_ttl_seconds: int = Field(
         default=3600, description="How long a signed audio_url stays valid."
     )

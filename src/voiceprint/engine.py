@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech
@@ -22,7 +23,12 @@ from voiceprint.audio.quality import (
     measure,
     upper_band_db,
 )
-from voiceprint.audio.vad import SpeechDetector, speech_only
+from voiceprint.audio.vad import (
+    SpeechDetector,
+    StreamingSpeechDetector,
+    speech_only,
+    step_session,
+)
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import ModelPaths
 from voiceprint.scoring.scorer import normalize
@@ -56,9 +62,21 @@ class VoiceSample:
 
 
 class VoiceEngine:
-    def __init__(self, encoder: SpeakerEncoder, detector: SpeechDetector) -> None:
+    def __init__(
+        self,
+        encoder: SpeakerEncoder,
+        detector: SpeechDetector,
+        vad_step: ort.InferenceSession | None = None,
+    ) -> None:
         self.encoder = encoder
         self.detector = detector
+        self._vad_step = vad_step
+
+    def stream_detector(self) -> StreamingSpeechDetector:
+        """A VAD for one live stream (window by window, state of its own)."""
+        if self._vad_step is None:
+            raise RuntimeError("this engine was built without the VAD's step model")
+        return StreamingSpeechDetector(self._vad_step)
 
     @classmethod
     def from_paths(cls, paths: ModelPaths, *, threads: int | None = None) -> VoiceEngine:
@@ -66,6 +84,7 @@ class VoiceEngine:
         return cls(
             SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads),
             SpeechDetector(paths.vad_onnx),
+            step_session(paths.vad_step_onnx),
         )
 
     @property

@@ -18,6 +18,7 @@ from voiceprint.api.errors import ERROR_TABLE, Code
 from voiceprint.api.links import SECRET_NAME, LinkSigner
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
 from voiceprint.api.routes import router
+from voiceprint.api.stream import router as stream_router
 from voiceprint.auth.ratelimit import RateLimiter
 from voiceprint.config import Settings, get_settings
 from voiceprint.service.factory import Models, build_runtime
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         settings.failed_auth_per_minute, "failed authentications"
     )
     app.include_router(router)
+    app.include_router(stream_router)
+    app.state.live_streams = 0
 
     @app.get("/health", tags=["operations"], summary="Liveness and model information")
     async def health(request: Request) -> Response:

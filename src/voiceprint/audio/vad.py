@@ -105,3 +105,66 @@ def speech_only(wave: np.ndarray, segments: list[Segment]) -> np.ndarray:
     if not segments:
         return wave[:0]
     return np.concatenate([wave[s.start : s.end] for s in segments])
+
+
+def step_session(step_model: Path) -> ort.InferenceSession:
+    """Silero's published one-window graph, for streams."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(step_model), options, providers=["CPUExecutionProvider"])
+
+
+class StreamingSpeechDetector:
+    """Speech starts and ends in a live stream, window by window (Silero's own step graph,
+    its state carried between windows), with the hysteresis of ``SpeechDetector``."""
+
+    def __init__(
+        self, step: ort.InferenceSession, *, threshold: float = 0.5, min_silence_s: float = 0.3
+    ) -> None:
+        self._session = step  # shared by every stream: the state is kept here, not in it
+        self.threshold = threshold
+        self.min_silence = int(min_silence_s * SAMPLE_RATE)
+        self.reset()
+
+    def reset(self) -> None:
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._buffer = np.zeros(CONTEXT, dtype=np.float32)  # context of the next window
+        self._position = 0  # samples of the stream consumed
+        self.speech_start: int | None = None
+        self._silence_since: int | None = None
+
+    def feed(self, samples: np.ndarray) -> list[tuple[str, int]]:
+        """("start", offset) and ("stop", offset) events, in samples of the stream."""
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32)])
+        events = []
+        sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        off = max(self.threshold - 0.15, 0.01)
+        while len(self._buffer) >= WINDOW + CONTEXT:
+            window = self._buffer[: WINDOW + CONTEXT][None]
+            prob, self._state = self._session.run(
+                None, {"input": window, "state": self._state, "sr": sr}
+            )
+            self._buffer = self._buffer[WINDOW:]
+            position, self._position = self._position, self._position + WINDOW
+            p = float(prob[0, 0])
+            if p >= self.threshold:
+                self._silence_since = None
+                if self.speech_start is None:
+                    self.speech_start = position
+                    events.append(("start", position))
+            elif self.speech_start is not None and p < off:
+                if self._silence_since is None:
+                    self._silence_since = position
+                if self._position - self._silence_since >= self.min_silence:
+                    events.append(("stop", self._silence_since))
+                    self.speech_start, self._silence_since = None, None
+        return events
+
+    def finish(self) -> list[tuple[str, int]]:
+        """The end of the stream ends any speech."""
+        if self.speech_start is None:
+            return []
+        end = self._silence_since if self._silence_since is not None else self._position
+        self.speech_start, self._silence_since = None, None
+        return [("stop", end)]

@@ -33,6 +33,7 @@ from voiceprint.service.errors import (
     SampleQuotaExceeded,
 )
 from voiceprint.service.recordings import AudioUpload, Recordings
+from voiceprint.service.streams import IdentifyStream
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
 from voiceprint.store.ids import new_id
 from voiceprint.store.models import Account, Feature, Group, Sample, Workspace
@@ -325,6 +326,16 @@ class VoiceprintService:
             upload, self._diarizer, options, self.settings.max_diarize_seconds
         )
         return describe(conversation, candidates, voiceprints, self._scorer, options.top_k)
+
+    def open_stream(self, caller: Principal, group_id: int) -> IdentifyStream:
+        """A live stream identified against the group's voiceprints as they are now."""
+        access.require(caller, perm.IDENTIFY)
+        with self._sessions() as session:
+            access.visible_group(session, caller, group_id)
+            candidates, voiceprints = queries.enrolled(
+                session, self.model_id, Feature.group_id == group_id
+            )
+        return IdentifyStream(self._recordings.voice, self._scorer, candidates, voiceprints)
 
     def verify(
         self, caller: Principal, group_id: int, feature_id: int, upload: AudioUpload

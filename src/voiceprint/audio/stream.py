@@ -1,0 +1,123 @@
+"""Audio that arrives in pieces: bytes of a live stream -> 16 kHz mono float32, as it comes.
+
+Raw PCM (signed 16-bit little-endian), G.711 A-law or mu-law, or a WAV stream
+(its header first, then PCM) at 8-48 kHz and 1-32 channels. Bytes that do not
+yet make a whole frame wait for the next piece; resampling keeps its state
+across pieces, so the output equals decoding the whole stream at once.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from voiceprint.audio.errors import InvalidAudio
+from voiceprint.audio.limits import MAX_CHANNELS, MAX_RATE, MIN_RATE, SAMPLE_RATE
+
+FORMATS = ("pcm", "wav")
+CODECS = ("pcm", "g711a", "g711u")
+
+
+def _ulaw_table() -> np.ndarray:
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign, exponent, mantissa = codes & 0x80, (codes >> 4) & 0x07, codes & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return (np.where(sign, -magnitude, magnitude) / 32768.0).astype(np.float32)
+
+
+def _alaw_table() -> np.ndarray:
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    sign, exponent, mantissa = codes & 0x80, (codes >> 4) & 0x07, codes & 0x0F
+    magnitude = np.where(
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1)
+    )
+    return (np.where(sign, magnitude, -magnitude) / 32768.0).astype(np.float32)
+
+
+_G711 = {"g711u": _ulaw_table(), "g711a": _alaw_table()}
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    format: str = "pcm"
+    codec: str = "pcm"
+    sample_rate: int = SAMPLE_RATE
+    channels: int = 1
+
+    def check(self) -> None:
+        if self.format not in FORMATS:
+            raise InvalidAudio(f"stream format {self.format!r} is not supported; use pcm or wav")
+        if self.codec not in CODECS:
+            raise InvalidAudio(f"codec {self.codec!r} is not supported; use pcm, g711a or g711u")
+        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
+            raise InvalidAudio(
+                f"sample rate {self.sample_rate} Hz is not supported; use 8000..48000"
+            )
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise InvalidAudio(f"channel count {self.channels} is not supported; use 1..32")
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * (2 if self.codec == "pcm" else 1)
+
+
+class StreamDecoder:
+    def __init__(self, stream_format: StreamFormat) -> None:
+        stream_format.check()
+        self.format = stream_format
+        self._pending = b""
+        self._header_done = stream_format.format != "wav"
+        self._resampler = (
+            None
+            if stream_format.sample_rate == SAMPLE_RATE
+            else soxr.ResampleStream(stream_format.sample_rate, SAMPLE_RATE, 1, dtype="float32")
+        )
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """The 16 kHz samples that ``data`` completes."""
+        data = self._pending + data
+        if not self._header_done:
+            data = self._skip_wav_header(data)
+            if not self._header_done:
+                self._pending = data
+                return np.zeros(0, np.float32)
+        usable = len(data) - len(data) % self.format.frame_bytes
+        self._pending = data[usable:]
+        return self._resample(self._samples(data[:usable]), last=False)
+
+    def flush(self) -> np.ndarray:
+        """What the resampler still holds, at the end of the stream."""
+        self._pending = b""
+        return self._resample(np.zeros(0, np.float32), last=True)
+
+    def _samples(self, raw: bytes) -> np.ndarray:
+        if self.format.codec == "pcm":
+            values = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        else:
+            values = _G711[self.format.codec][np.frombuffer(raw, dtype=np.uint8)]
+        return values.reshape(-1, self.format.channels).mean(axis=1, dtype=np.float32)
+
+    def _resample(self, samples: np.ndarray, last: bool) -> np.ndarray:
+        if self._resampler is None:
+            return samples
+        return self._resampler.resample_chunk(samples, last=last).astype(np.float32)
+
+    def _skip_wav_header(self, data: bytes) -> bytes:
+        """Drop a WAV header once it has fully arrived (up to the 'data' chunk's size)."""
+        if len(data) < 12:
+            return data
+        if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+            raise InvalidAudio("a wav stream must start with a RIFF/WAVE header")
+        pos = 12
+        while pos + 8 <= len(data):
+            chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+            if chunk == b"data":
+                self._header_done = True
+                return data[pos + 8 :]
+            pos += 8 + size + (size & 1)
+            if pos > 65536:
+                raise InvalidAudio("the wav stream's header is longer than 64 KB")
+        return data
