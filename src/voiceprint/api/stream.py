@@ -234,10 +234,10 @@ async def _handle(conn: _Connection, stream: IdentifyStream, text: str) -> None:
                 f"unknown event_type {kind!r}; send speaker_identify.update or "
                 "input_audio_buffer.append / .complete / .clear"
             )
+    except (AudioError, ServiceError) as exc:  # before ValueError: AudioError is one
+        await conn.error(_code_of(exc), str(exc))
     except (ValueError, binascii.Error, TypeError) as exc:
         message = (
             "the message is not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
         )
         await conn.error(Code.INVALID_PARAMETER, message or "invalid message")
-    except (AudioError, ServiceError) as exc:
-        await conn.error(_code_of(exc), str(exc))
