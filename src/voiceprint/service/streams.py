@@ -4,9 +4,9 @@ Audio arrives in pieces (``append``); a window-by-window VAD marks where speech
 starts and stops. While a turn goes on, every further second of it gets an
 interim answer (the turn so far, scored against the group as
 ``speaker_identify`` scores a probe); when it stops, the whole turn gets the
-final one, and a turn long enough to hold a change of speaker without a pause
-is diarized first, so each speaker's part gets its own final answer. Nothing
-is stored.
+final one. When the interim answers of a turn named different people, the
+turn is diarized first, so each speaker's part gets its own final answer (a
+change of speaker without a pause). Nothing is stored.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ INTERIM_EVERY = SAMPLE_RATE  # an interim answer per second of a turn
 INTERIM_SPAN = 10 * SAMPLE_RATE  # interims score the last 10 s of the turn
 MAX_TURN = 30 * SAMPLE_RATE  # finals score up to 30 s, as identify does
 MIN_SCORED = SAMPLE_RATE // 2  # shorter speech is too little to score
-SPLIT_FROM = 4 * SAMPLE_RATE  # turns this long are checked for a change of speaker
+SPLIT_FROM = 4 * SAMPLE_RATE  # shorter turns are not split
 PRE_ROLL = SAMPLE_RATE // 2  # audio kept before speech starts (the VAD decides late)
 
 
@@ -94,6 +94,7 @@ class IdentifyStream:
         self._received = 0  # samples of the stream so far
         self._next_interim = 0
         self._turn_from = 0  # stream offset where the current (or last) turn started
+        self._heard: set[int | None] = set()  # who the turn's interim answers named
         self._started_at: float | None = None
 
     def update(self, config: StreamConfig) -> None:
@@ -137,6 +138,7 @@ class IdentifyStream:
         if start is not None and self._received - start >= self._next_interim + INTERIM_EVERY:
             self._next_interim = self._received - start
             answer = self._answer(max(start, self._received - INTERIM_SPAN), self._received, False)
+            self._heard.update(a.matches[0].feature_id if a.match else None for a in answer)
             events.extend(answer)
         if start is None:  # between turns only a little audio is kept
             self._trim(self._received - PRE_ROLL)
@@ -146,6 +148,7 @@ class IdentifyStream:
         if kind == "start":
             self._next_interim = 0
             self._turn_from = offset
+            self._heard = set()
             return [SpeechStarted(ms(offset))]
         start = self._turn_from
         events: list[StreamEvent] = [SpeechStopped(ms(offset))]
@@ -155,7 +158,7 @@ class IdentifyStream:
 
     def _finals(self, start: int, end: int) -> list[StreamEvent]:
         turn = self._slice(start, end)
-        if len(turn) >= SPLIT_FROM and len(self._candidates) != 1:
+        if len(turn) >= SPLIT_FROM and len(self._heard) > 1:
             parts = self._diarizer.diarize(turn, [Segment(0, len(turn))]).turns
             if len({p.speaker for p in parts}) > 1:
                 events: list[StreamEvent] = []
