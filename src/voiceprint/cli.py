@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 def configure_logging() -> None:
+    """One line per record, with the request's logid; JSON with VOICEPRINT_LOG_FORMAT=json."""
     from voiceprint.api.envelope import current_logid
 
     class LogIdFilter(logging.Filter):
@@ -28,11 +29,27 @@ def configure_logging() -> None:
             record.logid = current_logid.get()
             return True
 
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            line = {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "logid": getattr(record, "logid", "-"),
+                "message": record.getMessage(),
+            }
+            if record.exc_info:
+                line["error"] = self.formatException(record.exc_info)
+            return json.dumps(line, ensure_ascii=False)
+
     handler = logging.StreamHandler()
     handler.addFilter(LogIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(logid)s] %(message)s")
-    )
+    if get_settings().log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(logid)s] %(message)s")
+        )
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 

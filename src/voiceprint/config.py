@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(
         default=30.0, description="A live stream with no message for this long is closed."
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to /metrics. Unset: /metrics answers only "
+        "requests from this machine (127.0.0.1, ::1).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as one JSON object each."
+    )
     audio_url_ttl_seconds: int = Field(
         default=3600, description="How long a signed audio_url stays valid."
     )

@@ -31,6 +31,7 @@ from voiceprint.audio.vad import (
 )
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import ModelPaths
+from voiceprint.metrics import STAGE
 from voiceprint.scoring.scorer import normalize
 
 MAX_EMBED_SECONDS = 30
@@ -101,7 +102,8 @@ class VoiceEngine:
         Refuses audio with less speech than the policy asks for; for an enrolment
         also audio that is clipped, too noisy, or holds more than one voice.
         """
-        segments = self.detector.segments(audio.samples)
+        with STAGE.labels("vad").time():
+            segments = self.detector.segments(audio.samples)
         speech = speech_only(audio.samples, segments)
         speech_s = len(speech) / SAMPLE_RATE
         needed_s = max(policy.min_speech_s, MIN_SAMPLES / SAMPLE_RATE)
@@ -127,8 +129,10 @@ class VoiceEngine:
         # Long clips are cut to MAX_EMBED_SECONDS from the first speech: the network's
         # memory grows with length (peak RSS 397 MB at 30 s, 1146 MB at 130 s).
         start = segments[0].start if len(audio.samples) > MAX_EMBED_SAMPLES else 0
+        with STAGE.labels("embedding").time():
+            embedding = self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES])
         return VoiceSample(
-            self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES]),
+            embedding,
             speech_s,
             audio,
             quality,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -21,7 +24,9 @@ from voiceprint.api.routes import router
 from voiceprint.api.stream import router as stream_router
 from voiceprint.auth.ratelimit import RateLimiter
 from voiceprint.config import Settings, get_settings
+from voiceprint.metrics import LIVE_STREAMS, MODEL, REFUSED, STORED, registry
 from voiceprint.service.factory import Models, build_runtime
+from voiceprint.store.models import Feature, Group
 from voiceprint.store.secrets import shared_secret
 
 # Multipart boundaries and text fields around the audio.
@@ -32,9 +37,24 @@ Handler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
 
 def _answer_with(code: Code, status: int) -> Handler:
     async def handler(_: Request, exc: Exception) -> Response:
+        REFUSED.labels(str(int(code))).inc()
         return envelope(code, str(exc) or "the request body is too large", status=status)
 
     return handler
+
+
+def _may_scrape(request: Request, token: str | None) -> bool:
+    if token:
+        sent = request.headers.get("authorization", "")
+        return hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+    return request.client is not None and request.client.host in ("127.0.0.1", "::1")
+
+
+def _count_stored(app: FastAPI) -> None:
+    with app.state.sessions() as session:
+        STORED.labels("groups").set(session.scalar(select(func.count()).select_from(Group)) or 0)
+        voiceprints = session.scalar(select(func.count()).select_from(Feature)) or 0
+        STORED.labels("voiceprints").set(voiceprints)
 
 
 def create_app(settings: Settings | None = None, models: Models | None = None) -> FastAPI:
@@ -72,6 +92,22 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def health(request: Request) -> Response:
         voice = request.app.state.models.voice
         return envelope(data={"status": "ok", "model": voice.model_id, "device": voice.device})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text: with VOICEPRINT_METRICS_TOKEN as a bearer token, or from loopback."""
+        if not _may_scrape(request, settings.metrics_token):
+            return envelope(
+                Code.AUTHENTICATION_FAILED,
+                "metrics need 'Authorization: Bearer <VOICEPRINT_METRICS_TOKEN>' "
+                "(or, without that setting, a request from this machine)",
+                status=401,
+            )
+        await run_in_threadpool(_count_stored, request.app)
+        voice = request.app.state.models.voice
+        MODEL.labels(voice.model_id, voice.device).set(1)
+        LIVE_STREAMS.set(request.app.state.live_streams)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voiceprint.api.envelope import LOGID_HEADER, current_logid, envelope, new_logid
 from voiceprint.api.errors import Code
+from voiceprint.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("voiceprint.access")
 
@@ -57,14 +58,13 @@ class LogIdMiddleware:
             )
             await crash(scope, receive, send_with_logid)
         finally:
+            elapsed = time.perf_counter() - started
+            # The route's template, not the path: ids would make a series per voiceprint.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            LATENCY.labels(route).observe(elapsed)
             # Path only: query strings may carry link signatures.
-            log.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
 
 
 class BodyLimitMiddleware:

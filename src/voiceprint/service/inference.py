@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from voiceprint.metrics import INFERENCE_QUEUE, INFERENCE_WAIT
 from voiceprint.service.errors import Overloaded
 
 
@@ -26,6 +28,7 @@ class InferenceGate:
     def slot(self) -> Iterator[None]:
         """Run now if a worker is free, else wait in the queue, else refuse."""
         if not self._running.acquire(blocking=False):
+            waited = time.perf_counter()
             with self._lock:
                 if self._waiting >= self._max_waiting:
                     raise Overloaded(
@@ -33,11 +36,14 @@ class InferenceGate:
                         "retry shortly"
                     )
                 self._waiting += 1
+                INFERENCE_QUEUE.set(self._waiting)
             try:
                 self._running.acquire()
             finally:
                 with self._lock:
                     self._waiting -= 1
+                    INFERENCE_QUEUE.set(self._waiting)
+                INFERENCE_WAIT.observe(time.perf_counter() - waited)
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.clock import now
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
+from voiceprint.metrics import STAGE
 from voiceprint.service.conversations import Conversation, DiarizeOptions, speaker_voices
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.views import StoredAudio
@@ -57,12 +58,13 @@ class Recordings:
         """Decode each upload and run it through the voice engine, one inference slot each."""
         results = []
         for upload in uploads:
-            audio = decode_audio(
-                upload.data,
-                sample_rate=upload.sample_rate,
-                channels=upload.channels,
-                max_seconds=self._max_audio_seconds,
-            )
+            with STAGE.labels("decode").time():
+                audio = decode_audio(
+                    upload.data,
+                    sample_rate=upload.sample_rate,
+                    channels=upload.channels,
+                    max_seconds=self._max_audio_seconds,
+                )
             with self._gate.slot():
                 results.append(self._voice.analyse(audio, policy))
         return results
