@@ -267,6 +267,43 @@ def _cmd_diarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from voiceprint.service.factory import open_database
+    from voiceprint.store.backup import export_archive
+    from voiceprint.store.blobs import BlobStore
+
+    settings = get_settings()
+    database, sessions = open_database(settings)
+    try:
+        summary = export_archive(
+            sessions, BlobStore(settings.audio_dir), Path(args.file), with_tokens=args.with_tokens
+        )
+    finally:
+        database.dispose()
+    rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items())
+    print(f"wrote {args.file}: {rows}; {summary.audio_files} recordings")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from voiceprint.service.factory import open_database
+    from voiceprint.store.backup import ArchiveError, import_archive
+    from voiceprint.store.blobs import BlobStore
+
+    settings = get_settings()
+    database, sessions = open_database(settings)
+    try:
+        summary = import_archive(sessions, BlobStore(settings.audio_dir), Path(args.file))
+    except (ArchiveError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items())
+    print(f"restored {args.file}: {rows}; {summary.audio_files} recordings")
+    return 0
+
+
 def _evaluation_parts(calibration: str | None = None) -> tuple[Settings, Models]:
     """Settings and models, as the server builds them."""
     from voiceprint.service.factory import load_models
@@ -465,6 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--raw", action="store_true", help="embed the whole clip: no VAD, no trimming"
     )
     embed.add_argument("files", nargs="+")
+    backup = add("export", _cmd_export, "write every workspace, voiceprint and recording to FILE")
+    backup.add_argument("file")
+    backup.add_argument("--with-tokens", action="store_true", help="also the tokens (hashed)")
+    restore = add("import", _cmd_import, "restore an export into an empty database")
+    restore.add_argument("file")
     diarize = add("diarize", _cmd_diarize, "who spoke when in a recording (JSON or RTTM)")
     diarize.add_argument("file")
     diarize.add_argument("--group", type=int, help="name speakers from this group's voiceprints")

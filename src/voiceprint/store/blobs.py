@@ -22,6 +22,11 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         """Store ``data`` under a new unguessable key; the file appears complete or not at all."""
         key = secrets.token_hex(20)
+        self.put_as(key, data)
+        return key
+
+    def put_as(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` (a restore keeps the keys of the archive)."""
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -30,7 +35,6 @@ class BlobStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        return key
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

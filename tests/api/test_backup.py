@@ -1,0 +1,124 @@
+"""Backup and restore: a populated SQLite server exported while it runs, imported into a new
+PostgreSQL database, and every API answer compared before and after."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soxr
+
+from tests.api.conftest import Server, _start, postgres_database
+from tests.conftest import read_speech, speech_files, wav_bytes
+from voiceprint.config import get_settings
+
+PREFIX = "/v1/audio/voiceprint_groups"
+
+
+def _cli(data_dir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "VOICEPRINT_DATA_DIR": str(data_dir),
+        "VOICEPRINT_DATABASE_URL": database_url,
+        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "voiceprint.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _populate(server: Server, token: str) -> str:
+    auth = {"Authorization": f"Bearer {token}"}
+    group = httpx.post(f"{server.url}{PREFIX}", json={"name": "family", "desc": "d"}, headers=auth)
+    gid = group.json()["data"]["id"]
+    for speaker in ("1688", "2033"):
+        clip = wav_bytes(*read_speech(speech_files("librispeech", speaker)[0]))
+        httpx.post(
+            f"{server.url}{PREFIX}/{gid}/features",
+            data={"name": speaker},
+            files={"file": clip},
+            headers=auth,
+            timeout=60,
+        )
+    wave, rate = read_speech(speech_files("librispeech", "3080")[0])
+    pcm = (soxr.resample(wave, rate, 8000) * 32767).astype("<i2").tobytes()
+    created = httpx.post(
+        f"{server.url}{PREFIX}/{gid}/features", data={"name": "pcm", "sample_rate": "8000"},
+        files={"file": pcm}, headers=auth, timeout=60,
+    )  # fmt: skip
+    extra = wav_bytes(*read_speech(speech_files("librispeech", "3080")[1]))
+    httpx.post(
+        f"{server.url}{PREFIX}/{gid}/features/{created.json()['data']['id']}/samples",
+        files={"file": extra},
+        headers=auth,
+        timeout=60,
+    )
+    return gid
+
+
+def _answers(server: Server, token: str, gid: str) -> dict:
+    auth = {"Authorization": f"Bearer {token}"}
+    groups = httpx.get(f"{server.url}{PREFIX}", headers=auth).json()["data"]
+    features = httpx.get(f"{server.url}{PREFIX}/{gid}/features", headers=auth).json()["data"]
+    audio = {
+        f["id"]: httpx.get(
+            f"{server.url}{PREFIX}/{gid}/features/{f['id']}/audio", headers=auth
+        ).content
+        for f in features["items"]
+    }
+    for f in features["items"]:
+        f.pop("audio_url")  # signed with each installation's own secret
+    probe = wav_bytes(*read_speech(speech_files("librispeech", "3080")[3]))
+    identify = httpx.post(
+        f"{server.url}{PREFIX}/{gid}/speaker_identify", files={"file": probe}, data={"top_k": "3"},
+        headers=auth, timeout=60,
+    ).json()["data"]  # fmt: skip
+    return {"groups": groups, "features": features, "audio": audio, "identify": identify}
+
+
+def test_export_while_running_then_import_into_postgresql(tmp_path: Path) -> None:
+    source_url = f"sqlite:///{tmp_path / 'source.db'}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    running = _start(tmp_path / "a", source_url)
+    source = next(running)
+    try:
+        token = source.token("alice", workspace="home")
+        source.token("bob", workspace="elsewhere")
+        gid = _populate(source, token)
+        before = _answers(source, token, gid)
+        archive = tmp_path / "backup.zip"
+        exported = _cli(source.data_dir, source_url, "export", str(archive), "--with-tokens")
+        assert exported.returncode == 0, exported.stderr
+        assert "4 voiceprint_samples" in exported.stdout and "4 recordings" in exported.stdout
+    finally:
+        running.close()
+
+    for target_url in postgres_database():
+        restored = _cli(tmp_path / "b" / "data", target_url, "import", str(archive))
+        assert restored.returncode == 0, restored.stderr
+        again = _cli(tmp_path / "b" / "data", target_url, "import", str(archive))
+        assert again.returncode == 1 and "not empty" in again.stderr
+        running = _start(tmp_path / "b", target_url)
+        target = next(running)
+        try:
+            after = _answers(target, token, gid)  # the same token: exported with --with-tokens
+        finally:
+            running.close()
+    assert after["groups"] == before["groups"]
+    assert after["features"] == before["features"]
+    assert after["audio"] == before["audio"]
+    assert after["identify"] == before["identify"]
+    assert before["identify"]["feature_score_list"][0]["feature_name"] == "pcm"
+    assert np.isclose(
+        before["identify"]["feature_score_list"][0]["score"],
+        after["identify"]["feature_score_list"][0]["score"],
+    )
