@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 
 from voiceprint.api.bodies import describe_validation
 from voiceprint.api.envelope import envelope
@@ -29,6 +31,7 @@ from voiceprint.service.factory import Models, build_runtime
 from voiceprint.store.models import Feature, Group
 from voiceprint.store.secrets import shared_secret
 
+CONSOLE = Path(__file__).resolve().parent.parent / "console"
 # Multipart boundaries and text fields around the audio.
 BODY_OVERHEAD = 64 * 1024
 
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     )
     app.include_router(router)
     app.include_router(stream_router)
+    # The console: static files bundled in the package, talking to the API above.
+    app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
     app.state.live_streams = 0
 
     @app.get("/health", tags=["operations"], summary="Liveness and model information")

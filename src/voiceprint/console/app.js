@@ -1,0 +1,283 @@
+// The voiceprint console: plain JavaScript over the Coze-compatible API, no build step, no CDN.
+"use strict";
+
+const API = "/v1/audio/voiceprint_groups";
+const TEXT = {
+  en: {
+    title: "Voiceprints", signIn: "Sign in", token: "API token", signOut: "Sign out", lang: "中文",
+    groups: "Groups", search: "Search by name", newGroup: "New group name", create: "Create",
+    rename: "Rename", delete: "Delete", voiceprints: "voiceprints", voiceprintList: "Voiceprints", back: "All groups",
+    confirmGroup: "Delete this group and every voiceprint in it?", confirmVoice: "Delete this voiceprint?",
+    prev: "Previous", next: "Next", page: "page", name: "Name", enrol: "Enrol a voice",
+    upload: "Enrol from a file", recordEnrol: "Enrol by speaking", identify: "Who is this?",
+    identifyFile: "Identify a file", identifyMic: "Identify by speaking", play: "Play",
+    speak: (s) => `Speak now… ${s} s left`, recorded: "Recorded.", noVoices: "No voiceprints yet.",
+    live: "Listen live", stopLive: "Stop", listening: "Listening…", nobody: "nobody enrolled",
+    same: "same person", maybe: "possibly", other: "someone else", noMatch: "Nobody in this group",
+    speech: (s) => `${s} s of speech`, clean: "clean", noisy: "noisy: record again closer to the microphone",
+    phone: "telephone quality", newName: "New name", quality: "Recording",
+  },
+  zh: {
+    title: "声纹", signIn: "登录", token: "API 令牌", signOut: "退出", lang: "English",
+    groups: "声纹组", search: "按名称搜索", newGroup: "新声纹组名称", create: "创建",
+    rename: "重命名", delete: "删除", voiceprints: "个声纹", voiceprintList: "声纹", back: "全部声纹组",
+    confirmGroup: "删除此声纹组及其中所有声纹？", confirmVoice: "删除此声纹？",
+    prev: "上一页", next: "下一页", page: "页", name: "名称", enrol: "录入声纹",
+    upload: "从文件录入", recordEnrol: "说话录入", identify: "这是谁？",
+    identifyFile: "识别文件", identifyMic: "说话识别", play: "播放",
+    speak: (s) => `请说话… 还剩 ${s} 秒`, recorded: "已录好。", noVoices: "还没有声纹。",
+    live: "实时识别", stopLive: "停止", listening: "正在听…", nobody: "未录入的人",
+    same: "同一人", maybe: "可能是", other: "不是此人", noMatch: "此组中无人匹配",
+    speech: (s) => `${s} 秒语音`, clean: "清晰", noisy: "噪声太大：请靠近麦克风重录",
+    phone: "电话音质", newName: "新名称", quality: "录音",
+  },
+};
+let lang = sessionStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
+const t = (key, ...args) => { const v = TEXT[lang][key]; return typeof v === "function" ? v(...args) : v; };
+const view = document.getElementById("view");
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) node.append(c instanceof Node ? c : String(c));
+  return node;
+};
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+async function api(method, path, body) {
+  showError("");
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem("token")}` };
+  if (body && !(body instanceof FormData)) { headers["Content-Type"] = "application/json"; body = JSON.stringify(body); }
+  const response = await fetch(API + path, { method, headers, body });
+  const answer = await response.json().catch(() => ({ code: -1, msg: `HTTP ${response.status}` }));
+  if (answer.code !== 0) {
+    showError(answer.msg);  // the API's own sentence, never a bare code
+    if (answer.code === 4100) { sessionStorage.removeItem("token"); route(); }
+    throw new Error(answer.msg);
+  }
+  return answer.data;
+}
+
+// --- audio -------------------------------------------------------------------------------
+
+function wav(samples, rate) {
+  const out = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const text = (at, s) => [...s].forEach((c, i) => out.setUint8(at + i, c.charCodeAt(0)));
+  text(0, "RIFF"); out.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVEfmt ");
+  out.setUint32(16, 16, true); out.setUint16(20, 1, true); out.setUint16(22, 1, true);
+  out.setUint32(24, rate, true); out.setUint32(28, rate * 2, true); out.setUint16(32, 2, true);
+  out.setUint16(34, 16, true); text(36, "data"); out.setUint32(40, samples.length * 2, true);
+  samples.forEach((v, i) => out.setInt16(44 + i * 2, Math.max(-1, Math.min(1, v)) * 32767, true));
+  return new Blob([out], { type: "audio/wav" });
+}
+
+async function record(seconds, status, meter) {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const processor = context.createScriptProcessor(4096, 1, 1);
+  const chunks = [];
+  processor.onaudioprocess = (e) => {
+    const data = e.inputBuffer.getChannelData(0);
+    chunks.push(new Float32Array(data));
+    const rms = Math.sqrt(data.reduce((a, v) => a + v * v, 0) / data.length);
+    meter.style.width = `${Math.min(100, rms * 400)}%`;
+  };
+  source.connect(processor);
+  processor.connect(context.destination);
+  for (let left = seconds; left > 0; left--) {
+    status.textContent = t("speak", left);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  processor.disconnect(); source.disconnect();
+  stream.getTracks().forEach((track) => track.stop());
+  await context.close();
+  status.textContent = t("recorded");
+  meter.style.width = "0";
+  const all = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0; for (const c of chunks) { all.set(c, at); at += c.length; }
+  return wav(all, context.sampleRate);
+}
+
+function recorder(label, seconds, onAudio) {
+  const status = el("span", { class: "muted" });
+  const fill = el("div");
+  const button = el("button", { type: "button", onclick: async () => {
+    button.disabled = true;
+    try { await onAudio(await record(seconds, status, fill)); } catch (e) { showError(e.message); }
+    finally { button.disabled = false; }
+  } }, label);
+  return el("div", { class: "row" }, button, el("div", { class: "meter" }, fill), status);
+}
+
+function quality(sample) {
+  const q = sample.quality || {};
+  const words = [t("speech", sample.speech_seconds.toFixed(1))];
+  words.push(q.snr_db !== null && q.snr_db !== undefined && q.snr_db < 15 ? t("noisy") : t("clean"));
+  if (q.narrowband) words.push(t("phone"));
+  return words.join(", ");
+}
+
+// The live stream: microphone PCM to the WebSocket, each turn's answer as it comes.
+function liveIdentify(groupId, out) {
+  let stop = null;
+  const status = el("span", { class: "muted" });
+  const button = el("button", { type: "button", id: "live", onclick: async () => {
+    if (stop) { stop(); return; }
+    const token = encodeURIComponent(`Bearer ${sessionStorage.getItem("token")}`);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const context = new AudioContext();
+    // Opened only now: its handlers must be in place before it can open.
+    const ws = new WebSocket(`${scheme}://${location.host}${API}/${groupId}/speaker_identify/stream?authorization=${token}`);
+    const source = context.createMediaStreamSource(stream);
+    const processor = context.createScriptProcessor(4096, 1, 1);
+    ws.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (event.event_type === "error") showError(event.data.msg);
+      if (event.event_type !== "speaker_identify.segment") return;
+      const best = event.data.feature_score_list[0];
+      const who = event.data.match ? best.feature_name : t("nobody");
+      out.replaceChildren(el("div", { class: "row live", "data-name": event.data.match ? best.feature_name : "" },
+        el("strong", {}, who), best ? `${best.score.toFixed(1)}` : "",
+        el("span", { class: "muted" }, event.data.final ? "" : "…")));
+    };
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ event_type: "speaker_identify.update", data: { input_audio: {
+        format: "pcm", codec: "pcm", sample_rate: context.sampleRate, channel: 1 } } }));
+      processor.onaudioprocess = (e) => {
+        const data = e.inputBuffer.getChannelData(0);
+        const pcm = new Int16Array(data.length);
+        data.forEach((v, i) => { pcm[i] = Math.max(-1, Math.min(1, v)) * 32767; });
+        let text = ""; new Uint8Array(pcm.buffer).forEach((b) => { text += String.fromCharCode(b); });
+        if (ws.readyState === WebSocket.OPEN) {
+          ws.send(JSON.stringify({ event_type: "input_audio_buffer.append", data: { delta: btoa(text) } }));
+        }
+      };
+      source.connect(processor); processor.connect(context.destination);
+      status.textContent = t("listening"); button.textContent = t("stopLive");
+    };
+    stop = () => {
+      processor.disconnect(); source.disconnect(); stream.getTracks().forEach((tr) => tr.stop());
+      context.close(); ws.close(); stop = null; status.textContent = ""; button.textContent = t("live");
+    };
+  } }, t("live"));
+  return el("div", { class: "row" }, button, status);
+}
+
+// --- views -------------------------------------------------------------------------------
+
+function signIn() {
+  const input = el("input", { id: "token", type: "password", placeholder: t("token"), size: 48 });
+  const form = el("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    sessionStorage.setItem("token", input.value.trim());
+    try { await api("GET", "?page_size=1"); location.hash = "#/groups"; route(); }
+    catch { sessionStorage.removeItem("token"); }
+  } }, el("div", { class: "row" }, input, el("button", { class: "primary", type: "submit" }, t("signIn"))));
+  view.replaceChildren(el("section", {}, el("h2", {}, t("signIn")), form));
+}
+
+async function groups(page = 1, search = "") {
+  const query = `?page_num=${page}&page_size=10` + (search ? `&name=${encodeURIComponent(search)}` : "");
+  const data = await api("GET", query);
+  const find = el("input", { id: "search", placeholder: t("search"), value: search });
+  find.addEventListener("change", () => groups(1, find.value));
+  const name = el("input", { id: "new-group", placeholder: t("newGroup"), maxlength: 20 });
+  const create = el("button", { class: "primary", id: "create-group", type: "button", onclick: async () => {
+    await api("POST", "", { name: name.value }); groups(1, search);
+  } }, t("create"));
+  const rows = data.items.map((g) => el("tr", { "data-group": g.name },
+    el("td", {}, el("a", { onclick: () => { location.hash = `#/group/${g.id}`; } }, g.name)),
+    el("td", { class: "muted" }, `${g.feature_count} ${t("voiceprints")}`),
+    el("td", {},
+      el("button", { type: "button", onclick: async () => {
+        const to = prompt(t("newName"), g.name); if (to) { await api("PUT", `/${g.id}`, { name: to }); groups(page, search); }
+      } }, t("rename")), " ",
+      el("button", { class: "danger", type: "button", onclick: async () => {
+        if (confirm(t("confirmGroup"))) { await api("DELETE", `/${g.id}`); groups(1, search); }
+      } }, t("delete")))));
+  const pages = Math.max(1, Math.ceil(data.total / 10));
+  view.replaceChildren(el("section", {}, el("h2", {}, t("groups")),
+    el("div", { class: "row" }, find, name, create),
+    el("table", { id: "groups" }, rows),
+    el("div", { class: "row muted" },
+      el("button", { type: "button", onclick: () => page > 1 && groups(page - 1, search) }, t("prev")),
+      `${page} / ${pages} ${t("page")}`,
+      el("button", { type: "button", onclick: () => page < pages && groups(page + 1, search) }, t("next")))));
+}
+
+async function group(id) {
+  const data = await api("GET", `/${id}/features?page_size=50`);
+  const name = el("input", { id: "voice-name", placeholder: t("name"), maxlength: 20 });
+  const enrolWith = async (blob) => {
+    const form = new FormData(); form.append("name", name.value); form.append("file", blob, "voice.wav");
+    await api("POST", `/${id}/features`, form); group(id);
+  };
+  const file = el("input", { id: "enrol-file", type: "file", accept: "audio/*" });
+  file.addEventListener("change", () => file.files[0] && enrolWith(file.files[0]));
+  const results = el("div", { id: "results" });
+  const identifyWith = async (blob) => {
+    const form = new FormData(); form.append("file", blob, "probe.wav"); form.append("top_k", "5");
+    const answer = await api("POST", `/${id}/speaker_identify`, form);
+    results.replaceChildren(...answer.feature_score_list.map((m) => {
+      const kind = m.score >= 50 ? "same" : m.score >= 30 ? "maybe" : "other";
+      return el("div", { class: "row result", "data-name": m.feature_name },
+        el("strong", {}, m.feature_name), el("span", { class: "bar" }, el("div", { class: kind, style: `width:${m.score}%` })),
+        `${m.score.toFixed(1)}`, el("span", { class: "muted" }, t(kind)));
+    }));
+    if (!answer.feature_score_list.some((m) => m.score >= 50)) results.append(el("p", { class: "muted" }, t("noMatch")));
+  };
+  const probe = el("input", { id: "identify-file", type: "file", accept: "audio/*" });
+  probe.addEventListener("change", () => probe.files[0] && identifyWith(probe.files[0]));
+  const player = el("audio", { controls: "" });
+  const live = el("div", { id: "live-answer" });
+  const rows = data.items.map((f) => el("tr", { "data-voice": f.name },
+    el("td", {}, f.name), el("td", { class: "muted" }, f.samples.map(quality).join(" · ")),
+    el("td", {},
+      el("button", { type: "button", onclick: async () => {
+        const r = await fetch(f.audio_url); player.src = URL.createObjectURL(await r.blob()); player.play();
+      } }, t("play")), " ",
+      el("button", { type: "button", onclick: async () => {
+        const to = prompt(t("newName"), f.name);
+        if (to) { const form = new FormData(); form.append("name", to); await api("PUT", `/${id}/features/${f.id}`, form); group(id); }
+      } }, t("rename")), " ",
+      el("button", { class: "danger", type: "button", onclick: async () => {
+        if (confirm(t("confirmVoice"))) { await api("DELETE", `/${id}/features/${f.id}`); group(id); }
+      } }, t("delete")))));
+  view.replaceChildren(
+    el("p", {}, el("a", { onclick: () => { location.hash = "#/groups"; } }, `← ${t("back")}`)),
+    el("section", {}, el("h2", {}, t("voiceprintList")),
+      data.items.length ? el("table", { id: "voiceprints" }, rows) : el("p", { class: "muted" }, t("noVoices")), player),
+    el("section", {}, el("h2", {}, t("enrol")), el("div", { class: "row" }, name),
+      el("div", { class: "row" }, el("label", {}, t("upload"), " ", file)),
+      recorder(t("recordEnrol"), 6, enrolWith)),
+    el("section", {}, el("h2", {}, t("identify")),
+      el("div", { class: "row" }, el("label", {}, t("identifyFile"), " ", probe)),
+      recorder(t("identifyMic"), 4, identifyWith), results,
+      liveIdentify(id, live), live));
+}
+
+function route() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = t(node.dataset.t); });
+  document.getElementById("lang").textContent = t("lang");
+  const signedIn = Boolean(sessionStorage.getItem("token"));
+  document.getElementById("signout").hidden = !signedIn;
+  if (!signedIn) return signIn();
+  const match = location.hash.match(/^#\/group\/(\d+)$/);
+  (match ? group(match[1]) : groups()).catch(() => {});
+}
+
+document.getElementById("lang").addEventListener("click", () => {
+  lang = lang === "en" ? "zh" : "en"; sessionStorage.setItem("lang", lang); route();
+});
+document.getElementById("signout").addEventListener("click", () => { sessionStorage.removeItem("token"); route(); });
+window.addEventListener("hashchange", route);
+route();
