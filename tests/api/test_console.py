@@ -15,7 +15,9 @@ from tests.api.conftest import Server
 from tests.conftest import REPO, read_speech, speech_files, wav_bytes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = REPO / "docs" / "console"
+# Screenshots go to a temporary folder unless asked for, e.g. to refresh docs/console:
+# VOICEPRINT_SCREENSHOTS=docs/console pytest tests/api/test_console.py
+SHOTS_TO = os.environ.get("VOICEPRINT_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,8 @@ def browser_page(sqlite_server: Server, tmp_path_factory: pytest.TempPathFactory
 
 def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # type: ignore[no-untyped-def]
     page, tmp, answer = browser_page
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = REPO / SHOTS_TO if SHOTS_TO else tmp
+    shots.mkdir(parents=True, exist_ok=True)
     page.goto(f"{sqlite_server.url}/console/")
     page.fill("#token", "vp_1_wrong")
     page.click("button:has-text('Sign in')")
@@ -62,7 +65,7 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
     page.fill("#new-group", "Family")
     page.click("#create-group")
     page.wait_for_selector("tr[data-group='Family']")
-    page.screenshot(path=str(SHOTS / "groups.png"))
+    page.screenshot(path=str(shots / "groups.png"))
     page.click("tr[data-group='Family'] a")
     page.wait_for_selector("#voice-name")
 
@@ -82,7 +85,7 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
     page.wait_for_selector(".result", timeout=30000)
     first = page.locator(".result").first
     assert first.get_attribute("data-name") == "Ann" and "same person" in first.inner_text()
-    page.screenshot(path=str(SHOTS / "identify.png"), full_page=True)
+    page.screenshot(path=str(shots / "identify.png"), full_page=True)
     page.evaluate("document.getElementById('results').replaceChildren()")
     page.click("button:has-text('Identify by speaking')")  # the fake microphone: 1688 again
     page.wait_for_selector(".result", timeout=30000)
@@ -90,7 +93,7 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
 
     page.click("#live")  # the live stream: the fake microphone keeps speaking as 1688
     page.wait_for_selector(".live[data-name='Ann']", timeout=30000)
-    page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
+    page.screenshot(path=str(shots / "live.png"), full_page=True)
     page.click("#live")
 
     answer["text"] = "Bobby"
@@ -101,7 +104,7 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
 
     page.click("#lang")  # 中文
     page.wait_for_selector("text=说话识别")
-    page.screenshot(path=str(SHOTS / "voiceprints-zh.png"), full_page=True)
+    page.screenshot(path=str(shots / "voiceprints-zh.png"), full_page=True)
     page.click("#lang")
     page.click("text=All groups")
     page.click("tr[data-group='Family'] >> text=Delete")
