@@ -11,3 +11,8 @@ MIN_RATE = 8_000
 MAX_RATE = 48_000
 MAX_CHANNELS = 32
 MIN_SECONDS = 0.1
+
+
+def to_ms(samples: int) -> int:
+    """Milliseconds of ``samples`` at SAMPLE_RATE, rounded."""
+    return round(samples * 1000 / SAMPLE_RATE)

@@ -8,11 +8,12 @@ the same voiceprint (one person the clustering had split).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.diarization.diarizer import Diarization
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import Scorer, Voices
@@ -61,10 +62,6 @@ class DiarizationView:
     speakers: list[SpeakerView]
 
 
-def _ms(samples: int) -> int:
-    return round(samples * 1000 / SAMPLE_RATE)
-
-
 def describe(
     conversation: Conversation,
     candidates: list[Candidate],
@@ -94,11 +91,11 @@ def describe(
         speech[speaker] += turn.end - turn.start
         best = ranked[speaker][0] if ranked[speaker] and ranked[speaker][0].is_match else None
         previous = turn_views[-1] if turn_views else None
-        if previous and previous.speaker == label[speaker] and previous.end_ms == _ms(turn.start):
-            turn_views[-1] = TurnView(previous.start_ms, _ms(turn.end), previous.speaker, best)
+        if previous and previous.speaker == label[speaker] and previous.end_ms == to_ms(turn.start):
+            turn_views[-1] = TurnView(previous.start_ms, to_ms(turn.end), previous.speaker, best)
         else:
-            turn_views.append(TurnView(_ms(turn.start), _ms(turn.end), label[speaker], best))
-    speakers = [SpeakerView(label[s], _ms(speech[s]), ranked[s][:top_k]) for s in order]
+            turn_views.append(TurnView(to_ms(turn.start), to_ms(turn.end), label[speaker], best))
+    speakers = [SpeakerView(label[s], to_ms(speech[s]), ranked[s][:top_k]) for s in order]
     return DiarizationView(round(conversation.duration_s * 1000), turn_views, speakers)
 
 
@@ -115,7 +112,12 @@ def rttm(view: DiarizationView, file_id: str = "audio") -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def speaker_voices(wave: np.ndarray, diarization: Diarization, embed, narrowband: bool) -> Voices:  # type: ignore[no-untyped-def]
+def speaker_voices(
+    wave: np.ndarray,
+    diarization: Diarization,
+    embed: Callable[[np.ndarray], np.ndarray],
+    narrowband: bool,
+) -> Voices:
     """One embedding per speaker from up to 30 s of their turns, as a probe would be."""
     limit = 30 * SAMPLE_RATE
     vectors = []

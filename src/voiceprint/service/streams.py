@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.audio.stream import StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
@@ -32,10 +32,6 @@ MAX_TURN = 30 * SAMPLE_RATE  # finals score up to 30 s, as identify does
 MIN_SCORED = SAMPLE_RATE // 2  # shorter speech is too little to score
 SPLIT_FROM = 4 * SAMPLE_RATE  # shorter turns are not split
 PRE_ROLL = SAMPLE_RATE // 2  # audio kept before speech starts (the VAD decides late)
-
-
-def ms(samples: int) -> int:
-    return round(samples * 1000 / SAMPLE_RATE)
 
 
 @dataclass(frozen=True)
@@ -149,9 +145,9 @@ class IdentifyStream:
             self._next_interim = 0
             self._turn_from = offset
             self._heard = set()
-            return [SpeechStarted(ms(offset))]
+            return [SpeechStarted(to_ms(offset))]
         start = self._turn_from
-        events: list[StreamEvent] = [SpeechStopped(ms(offset))]
+        events: list[StreamEvent] = [SpeechStopped(to_ms(offset))]
         events.extend(self._finals(start, offset))
         self._trim(offset)
         return events
@@ -178,7 +174,7 @@ class IdentifyStream:
             scores = self._scorer.scores(probe, self._voiceprints)
             matches = rank(self._candidates, scores, self.config.top_k)
         match = bool(matches) and matches[0].score >= self.config.score
-        return [TurnAnswer(ms(start), ms(end), final, matches, match)]
+        return [TurnAnswer(to_ms(start), to_ms(end), final, matches, match)]
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         lo = max(start - self._audio_start, 0)
