@@ -145,7 +145,7 @@ def test_bad_messages_get_error_events_and_the_stream_goes_on(
             json.dumps(
                 {
                     "event_type": "speaker_identify.update",
-                    "data": {"input_audio": {"format": "ogg"}},
+                    "data": {"input_audio": {"format": "mp3"}},
                 }
             ),
             json.dumps(
@@ -206,3 +206,27 @@ def test_capacity_and_idle_timeout(live: Server, setup: dict[str, str]) -> None:
             assert closed.value.rcvd.code == 1013
         idle = json.loads(first.recv(timeout=30))  # nothing sent for 3 s
         assert idle["event_type"] == "error" and "no message for 3 s" in idle["data"]["msg"]
+
+
+def test_an_ogg_opus_stream(live: Server, setup: dict[str, str]) -> None:
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, _speech("2033", 3)[: 6 * 16000], 16000, format="OGG", subtype="OPUS")
+    with _open(live, setup) as ws:
+        json.loads(ws.recv(timeout=30))
+        config = {"input_audio": {"format": "ogg"}}
+        ws.send(json.dumps({"event_type": "speaker_identify.update", "data": config}))
+        assert _until(ws, "speaker_identify.updated")[-1]["data"]["input_audio"]["format"] == "ogg"
+        _append(ws, buffer.getvalue(), chunk=2000)
+        ws.send(json.dumps({"event_type": "input_audio_buffer.complete"}))
+        events = _until(ws, "input_audio_buffer.completed")
+    finals = [
+        e["data"]
+        for e in events
+        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
+    ]
+    assert finals and all(f["feature_score_list"][0]["feature_id"] == setup["2033"] for f in finals)
+    assert max(f["end_ms"] for f in finals) > 4000

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from voiceprint.audio.errors import AudioTooLong, InvalidAudio, NotEnoughSpeech, PoorQuality
+from voiceprint.audio.errors import (
+    AudioTooLong,
+    InvalidAudio,
+    NotEnoughSpeech,
+    PoorQuality,
+    StreamTooLong,
+)
 from voiceprint.auth.ratelimit import RateLimited
 from voiceprint.auth.tokens import AuthenticationFailed
 from voiceprint.service.errors import (
@@ -52,6 +58,7 @@ ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (NotFound, Code.NOT_FOUND, 404),
     (InvalidParameter, Code.INVALID_PARAMETER, 400),
     (UploadTooLarge, Code.AUDIO_TOO_LARGE, 413),
+    (StreamTooLong, Code.AUDIO_TOO_LARGE, 413),
     (NotEnoughSpeech, Code.NOT_ENOUGH_SPEECH, 400),
     (PoorQuality, Code.AUDIO_QUALITY_TOO_LOW, 400),
     (InvalidAudio, Code.AUDIO_INVALID, 400),

@@ -28,5 +28,9 @@ class NotEnoughSpeech(AudioError):
         self.needed_s = needed_s
 
 
+class StreamTooLong(AudioError):
+    """A live stream carried more than its format allows."""
+
+
 class PoorQuality(AudioError):
     """Speech is present but unusable for a voiceprint (several voices, clipping, noise)."""

@@ -4,20 +4,29 @@ Raw PCM (signed 16-bit little-endian), G.711 A-law or mu-law, or a WAV stream
 (its header first, then PCM) at 8-48 kHz and 1-32 channels. Bytes that do not
 yet make a whole frame wait for the next piece; resampling keeps its state
 across pieces, so the output equals decoding the whole stream at once.
+
+An Ogg stream (Opus or Vorbis) is decoded by libsndfile, which reads a stream
+cut anywhere up to its last complete packet: each piece decodes the stream so
+far and hands on what is new. That costs more the longer the stream, so an Ogg
+stream is limited to MAX_OGG_BYTES (about 15 minutes of speech at 64 kbit/s).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 
 import numpy as np
+import soundfile
 import soxr
 
-from voiceprint.audio.errors import InvalidAudio
+from voiceprint.audio.errors import InvalidAudio, StreamTooLong
 from voiceprint.audio.limits import MAX_CHANNELS, MAX_RATE, MIN_RATE, SAMPLE_RATE
 
-FORMATS = ("pcm", "wav")
+FORMATS = ("pcm", "wav", "ogg")
+MAX_OGG_BYTES = 8 * 1024 * 1024
+OGG_STEP = 4096  # decode again once this many new bytes have arrived
 CODECS = ("pcm", "g711a", "g711u")
 
 
@@ -49,7 +58,9 @@ class StreamFormat:
 
     def check(self) -> None:
         if self.format not in FORMATS:
-            raise InvalidAudio(f"stream format {self.format!r} is not supported; use pcm or wav")
+            raise InvalidAudio(
+                f"stream format {self.format!r} is not supported; use pcm, wav or ogg"
+            )
         if self.codec not in CODECS:
             raise InvalidAudio(f"codec {self.codec!r} is not supported; use pcm, g711a or g711u")
         if not MIN_RATE <= self.sample_rate <= MAX_RATE:
@@ -70,6 +81,10 @@ class StreamDecoder:
         self.format = stream_format
         self._pending = b""
         self._header_done = stream_format.format != "wav"
+        self._ogg = b""
+        self._ogg_decoded_at = 0
+        self._ogg_emitted = 0
+        self._ogg_rate: int | None = None
         self._resampler = (
             None
             if stream_format.sample_rate == SAMPLE_RATE
@@ -78,6 +93,8 @@ class StreamDecoder:
 
     def feed(self, data: bytes) -> np.ndarray:
         """The 16 kHz samples that ``data`` completes."""
+        if self.format.format == "ogg":
+            return self._feed_ogg(data, last=False)
         data = self._pending + data
         if not self._header_done:
             data = self._skip_wav_header(data)
@@ -90,8 +107,38 @@ class StreamDecoder:
 
     def flush(self) -> np.ndarray:
         """What the resampler still holds, at the end of the stream."""
+        if self.format.format == "ogg":
+            return self._feed_ogg(b"", last=True)
         self._pending = b""
         return self._resample(np.zeros(0, np.float32), last=True)
+
+    def _feed_ogg(self, data: bytes, last: bool) -> np.ndarray:
+        self._ogg += data
+        if len(self._ogg) > MAX_OGG_BYTES:
+            raise StreamTooLong(
+                f"an ogg stream may carry {MAX_OGG_BYTES} bytes; start a new stream "
+                "or send pcm, which has no such limit"
+            )
+        if not last and len(self._ogg) - self._ogg_decoded_at < OGG_STEP:
+            return np.zeros(0, np.float32)
+        self._ogg_decoded_at = len(self._ogg)
+        if not self._ogg.startswith(b"OggS"):
+            raise InvalidAudio("an ogg stream must start with an Ogg page ('OggS')")
+        try:
+            decoded, rate = soundfile.read(io.BytesIO(self._ogg), dtype="float32", always_2d=True)
+        except Exception:  # not yet a whole header, or damaged: wait for more unless it ended
+            if last:
+                raise InvalidAudio("the ogg stream could not be decoded") from None
+            return np.zeros(0, np.float32)
+        if self._ogg_rate is None:
+            self._ogg_rate = int(rate)
+            if self._ogg_rate != SAMPLE_RATE:
+                self._resampler = soxr.ResampleStream(
+                    self._ogg_rate, SAMPLE_RATE, 1, dtype="float32"
+                )
+        fresh = decoded[self._ogg_emitted :].mean(axis=1, dtype=np.float32)
+        self._ogg_emitted = len(decoded)
+        return self._resample(fresh, last=last)
 
     def _samples(self, raw: bytes) -> np.ndarray:
         if self.format.codec == "pcm":
