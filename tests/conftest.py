@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +21,28 @@ from voiceprint.service.factory import Models, load_models
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
+
+
+def run_cli(
+    data_dir: Path, *args: str, database_url: str | None = None, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``voiceprint ARGS`` in a subprocess on ``data_dir`` (SQLite there unless a URL is given)."""
+    env = {
+        **os.environ,
+        "VOICEPRINT_DATA_DIR": str(data_dir),
+        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
+        **{f"VOICEPRINT_{name.upper()}": value for name, value in settings.items()},
+    }
+    env.pop("VOICEPRINT_DATABASE_URL", None)
+    if database_url:
+        env["VOICEPRINT_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "voiceprint.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def speech_files(set_name: str, speaker: str | None = None) -> list[Path]:

@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA
+from tests.conftest import DATA, run_cli
 from voiceprint.auth.tokens import AuthenticationFailed, authenticate
-from voiceprint.config import get_settings
 from voiceprint.store.db import make_engine, make_session_factory
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "VOICEPRINT_DATA_DIR": str(tmp_path),
-        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
-    }
-    env.pop("VOICEPRINT_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "voiceprint.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_token_create_list_revoke(tmp_path: Path) -> None:
-    created = _run(
+    created = run_cli(
         tmp_path, "token", "create", "--user", "ann", "--workspace", "acme",
         "--permissions", "listVoiceprintGroup,identifyInVoiceprintGroup", "--expires-days", "30",
     )  # fmt: skip
@@ -49,16 +29,16 @@ def test_token_create_list_revoke(tmp_path: Path) -> None:
     assert caller.permissions == {"listVoiceprintGroup", "identifyInVoiceprintGroup"}
     secret = token.split("_", 2)[2]
 
-    listed = _run(tmp_path, "token", "list")
+    listed = run_cli(tmp_path, "token", "list")
     assert "ann" in listed.stdout and "acme" in listed.stdout and "active" in listed.stdout
     assert secret not in listed.stdout
 
     token_id = token.split("_")[1]
-    assert _run(tmp_path, "token", "revoke", token_id).returncode == 0
+    assert run_cli(tmp_path, "token", "revoke", token_id).returncode == 0
     with sessions() as session, pytest.raises(AuthenticationFailed, match="revoked"):
         authenticate(session, f"Bearer {token}")
-    assert "revoked" in _run(tmp_path, "token", "list").stdout
-    assert _run(tmp_path, "token", "revoke", "999").returncode == 1
+    assert "revoked" in run_cli(tmp_path, "token", "list").stdout
+    assert run_cli(tmp_path, "token", "revoke", "999").returncode == 1
 
     # Only the hash is stored. (Read the file only once no connection is open: opening and
     # closing a SQLite file in a process drops that process's locks on it.)
@@ -67,7 +47,7 @@ def test_token_create_list_revoke(tmp_path: Path) -> None:
 
 
 def test_token_create_rejects_unknown_permission(tmp_path: Path) -> None:
-    result = _run(tmp_path, "token", "create", "--user", "x", "--permissions", "readEverything")
+    result = run_cli(tmp_path, "token", "create", "--user", "x", "--permissions", "readEverything")
     assert result.returncode == 2
     assert "readEverything" in result.stderr
 
@@ -76,13 +56,13 @@ def test_embed_prints_json_and_reports_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     good = DATA / "librispeech/1688/1688-142285-0000.flac"
-    result = _run(tmp_path, "embed", str(good), str(bad))
+    result = run_cli(tmp_path, "embed", str(good), str(bad))
     assert result.returncode == 1
     assert "bad.wav" in result.stderr
     (item,) = json.loads(result.stdout)
     assert item["file"] == str(good) and len(item["embedding"]) == 192
     assert 0 < item["speech_s"] < item["duration_s"]
-    raw = json.loads(_run(tmp_path, "embed", "--raw", str(good)).stdout)[0]
+    raw = json.loads(run_cli(tmp_path, "embed", "--raw", str(good)).stdout)[0]
     # VAD measures and gates; both embed the whole clip (docs/accuracy.md says why).
     assert raw["speech_s"] is None and raw["embedding"] == item["embedding"]
 
@@ -100,10 +80,10 @@ def test_diarize_a_file(tmp_path: Path) -> None:
         np.concatenate([first[:80000], pause, second[:80000], pause, first[80000:160000]]),
         16000,
     )
-    result = _run(tmp_path, "diarize", str(path))
+    result = run_cli(tmp_path, "diarize", str(path))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert [s["speaker"] for s in data["speakers"]] == ["S1", "S2"]
     assert data["segments"][0]["speaker"] == "S1" and data["segments"][-1]["speaker"] == "S1"
-    rttm = _run(tmp_path, "diarize", "--rttm", str(path)).stdout.splitlines()
+    rttm = run_cli(tmp_path, "diarize", "--rttm", str(path)).stdout.splitlines()
     assert len(rttm) == len(data["segments"]) and rttm[0].startswith("SPEAKER two 1 ")

@@ -3,9 +3,6 @@ PostgreSQL database, and every API answer compared before and after."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,26 +10,9 @@ import numpy as np
 import soxr
 
 from tests.api.conftest import Server, _start, postgres_database
-from tests.conftest import read_speech, speech_files, wav_bytes
-from voiceprint.config import get_settings
+from tests.conftest import read_speech, run_cli, speech_files, wav_bytes
 
 PREFIX = "/v1/audio/voiceprint_groups"
-
-
-def _cli(data_dir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "VOICEPRINT_DATA_DIR": str(data_dir),
-        "VOICEPRINT_DATABASE_URL": database_url,
-        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "voiceprint.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def _populate(server: Server, token: str) -> str:
@@ -96,16 +76,18 @@ def test_export_while_running_then_import_into_postgresql(tmp_path: Path) -> Non
         gid = _populate(source, token)
         before = _answers(source, token, gid)
         archive = tmp_path / "backup.zip"
-        exported = _cli(source.data_dir, source_url, "export", str(archive), "--with-tokens")
+        exported = run_cli(
+            source.data_dir, "export", str(archive), "--with-tokens", database_url=source_url
+        )
         assert exported.returncode == 0, exported.stderr
         assert "4 voiceprint_samples" in exported.stdout and "4 recordings" in exported.stdout
     finally:
         running.close()
 
     for target_url in postgres_database():
-        restored = _cli(tmp_path / "b" / "data", target_url, "import", str(archive))
+        restored = run_cli(tmp_path / "b" / "data", "import", str(archive), database_url=target_url)
         assert restored.returncode == 0, restored.stderr
-        again = _cli(tmp_path / "b" / "data", target_url, "import", str(archive))
+        again = run_cli(tmp_path / "b" / "data", "import", str(archive), database_url=target_url)
         assert again.returncode == 1 and "not empty" in again.stderr
         running = _start(tmp_path / "b", target_url)
         target = next(running)

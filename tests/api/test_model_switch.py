@@ -6,9 +6,6 @@ through real server processes on one SQLite database.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +14,7 @@ import httpx
 from sqlalchemy import select
 
 from tests.api.conftest import Server, _start
-from tests.conftest import read_speech, speech_files, wav_bytes
-from voiceprint.config import get_settings
+from tests.conftest import read_speech, run_cli, speech_files, wav_bytes
 from voiceprint.embedding.models import CAMPPLUS, ECAPA
 from voiceprint.store.db import make_engine, make_session_factory
 from voiceprint.store.models import Sample
@@ -102,18 +98,11 @@ def test_switching_models_keeps_every_voiceprint(tmp_path: Path) -> None:
         listed = httpx.get(f"{server.url}{PREFIX}/{group_id}/features", headers=auth).json()
         assert listed["data"]["total"] == 3  # everything else works as before
 
-    env = {
-        **os.environ,
-        "VOICEPRINT_DATA_DIR": str(tmp_path / "data"),
-        "VOICEPRINT_DATABASE_URL": url,
-        "VOICEPRINT_MODEL_DIR": str(get_settings().model_dir),
-        "VOICEPRINT_MODEL": CAMPPLUS.name,
-    }
-    command = [sys.executable, "-m", "voiceprint.cli", "reembed"]
-    first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    reembed = [tmp_path / "data", "reembed"]
+    first = run_cli(*reembed, database_url=url, model=CAMPPLUS.name)
     assert first.returncode == 0, first.stderr
     assert "re-embedded 6 samples" in first.stdout and "0 left" in first.stdout
-    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    again = run_cli(*reembed, database_url=url, model=CAMPPLUS.name)
     assert "re-embedded 0 samples" in again.stdout  # idempotent
     assert _models_in(url) == {CAMPPLUS.model_id}
 

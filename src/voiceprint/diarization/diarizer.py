@@ -40,8 +40,6 @@ class Turn:
 @dataclass(frozen=True)
 class Diarization:
     turns: list[Turn]
-    embeddings: np.ndarray  # one row per window
-    window_speakers: np.ndarray
 
     @property
     def speakers(self) -> int:
@@ -94,7 +92,7 @@ class Diarizer:
             min_speakers=min_speakers,
             max_speakers=max_speakers,
         )
-        return Diarization(_renumbered(_turns(segments, spans, labels)), embeddings, labels)
+        return Diarization(_renumbered(_turns(segments, spans, labels)))
 
 
 def _turns(segments: list[Segment], spans: list[tuple[int, int]], labels: np.ndarray) -> list[Turn]:
