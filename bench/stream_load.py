@@ -1,13 +1,16 @@
 """Live streams under load: N clients replay conversations at real-time pace over loopback.
 
-A real server (SQLite) with a group of enrolled speakers; each client streams a
-conversation built from real recordings (``voiceprint.eval.conversations``) as
-16 kHz PCM in 100 ms pieces at the pace it is spoken, and notes when each event
-arrives. Reported per N: p50/p95 of the final answer's delay after the turn's
-audio has been sent (the turn end), p50/p95 of the first interim answer's delay
-after the speech start, errors; and, at N = 1, how much of the speech the
-finals attribute as offline ``speaker_diarize`` does. Prints a table and
-writes bench/results/stream_load.json.
+A real server (SQLite) with a group of enrolled LibriSpeech speakers (two are
+left out, as strangers); each client streams its own conversation built from
+real recordings (``voiceprint.eval.conversations``: 4 speakers, some changes
+without a pause) as 16 kHz PCM in 100 ms pieces at the pace it is spoken, and
+notes when each event arrives. Reported per N: p50/p95 of the final answer's
+delay after the turn's audio has been sent (the turn end); the same for the
+parts of a turn before a change of speaker inside it (answered when the turn
+ends); p50/p95 of the first interim answer's delay after the speech start;
+errors; and how much of the speech the finals attribute as offline
+``speaker_diarize`` of the same conversation does. Prints a table and writes
+bench/results/stream_load.json.
 
     .venv/bin/python bench/stream_load.py [--clients 1 8 16] [--seconds 60]
 """
@@ -57,11 +60,12 @@ def stream_one(server: BenchServer, group: str, wave: np.ndarray, out: dict) -> 
         def reader() -> None:
             while not stop.is_set():
                 try:
-                    events.append((time.monotonic(), json.loads(ws.recv(timeout=0.5))))
+                    message = ws.recv(timeout=0.5)
                 except TimeoutError:
                     continue
                 except Exception:
                     return
+                events.append((time.monotonic(), json.loads(message)))
 
         thread = threading.Thread(target=reader)
         thread.start()
@@ -85,23 +89,25 @@ def stream_one(server: BenchServer, group: str, wave: np.ndarray, out: dict) -> 
         return sent_at[int(marks[min(np.searchsorted(marks, ms), len(marks) - 1)])]
 
     started = None
+    finals: list[dict] = []
     for arrived, event in events:
         kind, data = event["event_type"], event["data"]
         if kind == "input_audio_buffer.speech_started":
             started, first = data["offset_ms"], True
-        elif (
-            kind == "speaker_identify.segment"
-            and not data["final"]
-            and started is not None
-            and first
-        ):
+        elif kind == "input_audio_buffer.speech_stopped":
+            stopped = data["offset_ms"]
+        elif kind == "speaker_identify.segment" and not data["final"] and first:
             out["interim"].append(arrived - sent(started))
             first = False
         elif kind == "speaker_identify.segment" and data["final"]:
-            out["final"].append(arrived - sent(data["end_ms"]))
-            out["finals"].append(data)
+            # A turn's last part ends where the VAD heard it stop; an earlier part ends at a
+            # change of speaker inside the turn, and is answered only when the turn ends.
+            where = "final" if data["end_ms"] == stopped else "final_inside"
+            out[where].append(arrived - sent(data["end_ms"]))
+            finals.append(data)
         elif kind == "error":
             out["errors"].append(data)
+    out["finals"].append(finals)
 
 
 def main() -> None:
@@ -116,17 +122,21 @@ def main() -> None:
         if u.set == "librispeech":
             by_speaker.setdefault(f"{u.set}/{u.speaker}", []).append(u)
     by_speaker = {k: v for k, v in by_speaker.items() if len(v) >= 3}
+    strangers = sorted(by_speaker)[-2:]  # never enrolled
     rng = random.Random(0)
-    conv = conversations.build(by_speaker, models.voice.detector, rng, speakers=4, turns=12)
-    wave = np.tile(conv.wave, int(np.ceil(args.seconds * 16000 / len(conv.wave))))[
-        : int(args.seconds * 16000)
-    ]
+    length = int(args.seconds * 16000)
+    waves = []
+    for _ in range(max(args.clients)):
+        conv = conversations.build(by_speaker, models.voice.detector, rng, speakers=4, turns=12)
+        wave = np.tile(conv.wave, -(-length // len(conv.wave)))[:length]
+        # A second of silence ends the last turn, as a microphone would go on sending.
+        waves.append(np.concatenate([wave, np.zeros(16000, np.float32)]))
     rows = []
     with bench_server(max_streams="64", inference_threads="1") as server:
         group = httpx.post(
             f"{server.url}{PREFIX}", json={"name": "live"}, headers=server.headers
         ).json()["data"]["id"]
-        for speaker in conv.speakers:
+        for speaker in sorted(set(by_speaker) - set(strangers)):
             enrolment = wav(by_speaker[speaker][0].samples())
             httpx.post(
                 f"{server.url}{PREFIX}/{group}/features",
@@ -135,59 +145,68 @@ def main() -> None:
                 headers=server.headers,
                 timeout=60,
             )
-        offline = httpx.post(
-            f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": wav(wave)},
-            headers=server.headers, timeout=300,
-        ).json()["data"]  # fmt: skip
+        offline = [
+            httpx.post(
+                f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": wav(w)},
+                headers=server.headers, timeout=300,
+            ).json()["data"]
+            for w in waves
+        ]  # fmt: skip
         for n in args.clients:
-            out = {"interim": [], "final": [], "finals": [], "errors": []}
-            threads = [
-                threading.Thread(target=stream_one, args=(server, group, wave, out))
+            outs = [
+                {"interim": [], "final": [], "final_inside": [], "finals": [], "errors": []}
                 for _ in range(n)
+            ]
+            threads = [
+                threading.Thread(target=stream_one, args=(server, group, waves[i], outs[i]))
+                for i in range(n)
             ]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            row = {
-                "clients": n,
-                "finals": len(out["final"]),
-                "final_p50_ms": 1000 * float(np.percentile(out["final"], 50)),
-                "final_p95_ms": 1000 * float(np.percentile(out["final"], 95)),
-                "interim_p50_ms": 1000 * float(np.percentile(out["interim"], 50)),
-                "interim_p95_ms": 1000 * float(np.percentile(out["interim"], 95)),
-                "errors": len(out["errors"]),
-            }
-            if n == args.clients[0]:
-                row["agreement"] = agreement(
-                    out["finals"][: len(out["finals"]) // n], offline, len(wave)
-                )
+
+            def pooled(key: str, outs: list[dict] = outs) -> list[float]:
+                return [x for o in outs for x in o[key]]
+
+            same, total = np.sum(
+                [agreement(o["finals"][0], offline[i], len(waves[i])) for i, o in enumerate(outs)],
+                axis=0,
+            )
+            row = {"clients": n, "finals": len(pooled("final")), "errors": len(pooled("errors"))}
+            for key in ("final", "final_inside", "interim"):
+                values = pooled(key)
+                for q in (50, 95):
+                    row[f"{key}_p{q}_ms"] = (
+                        1000 * float(np.percentile(values, q)) if values else float("nan")
+                    )
+            row["inside"] = len(pooled("final_inside"))
+            row["agreement"] = float(same / max(total, 1))
             rows.append(row)
             print(row, flush=True)
     print(
-        "| clients | finals | final after turn end p50 / p95 "
-        "| first interim after speech start p50 / p95 | errors |"
+        "| clients | final after turn end p50 / p95 (n) | final of a part before a change "
+        "inside a turn p50 / p95 (n) | first interim after speech start p50 / p95 "
+        "| finals agree with offline | errors |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['clients']} | {r['finals']} "
-            f"| {r['final_p50_ms']:.0f} / {r['final_p95_ms']:.0f} ms "
-            f"| {r['interim_p50_ms']:.0f} / {r['interim_p95_ms']:.0f} ms | {r['errors']} |"
+            f"| {r['clients']} | {r['final_p50_ms']:.0f} / {r['final_p95_ms']:.0f} ms "
+            f"({r['finals']}) | {r['final_inside_p50_ms']:.0f} / "
+            f"{r['final_inside_p95_ms']:.0f} ms ({r['inside']}) "
+            f"| {r['interim_p50_ms']:.0f} / {r['interim_p95_ms']:.0f} ms "
+            f"| {100 * r['agreement']:.1f} % | {r['errors']} |"
         )
-    print(
-        f"finals agree with offline speaker_diarize on {100 * rows[0]['agreement']:.1f} % "
-        "of speech time"
-    )
     out_path = ROOT / "bench/results/stream_load.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(rows, indent=2))
     print(f"wrote {out_path}")
 
 
-def agreement(finals: list[dict], offline: dict, length: int) -> float:
-    """Share of speech time (offline segments) where the stream's finals name the same
-    voiceprint."""
+def agreement(finals: list[dict], offline: dict, length: int) -> tuple[int, int]:
+    """Frames of speech (offline segments) where the stream's finals name the same
+    voiceprint (or both none), and frames of speech."""
     frames = -(-length // 160)
     live = [None] * frames
     for f in finals:
@@ -199,7 +218,7 @@ def agreement(finals: list[dict], offline: dict, length: int) -> float:
         for i in range(seg["start_ms"] // 10, min(seg["end_ms"] // 10, frames)):
             total += 1
             same += live[i] == seg["feature_id"]
-    return same / max(total, 1)
+    return same, total
 
 
 if __name__ == "__main__":

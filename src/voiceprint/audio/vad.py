@@ -117,14 +117,21 @@ def step_session(step_model: Path) -> ort.InferenceSession:
 
 class StreamingSpeechDetector:
     """Speech starts and ends in a live stream, window by window (Silero's own step graph,
-    its state carried between windows), with the hysteresis of ``SpeechDetector``."""
+    its state carried between windows), with the hysteresis and padding of
+    ``SpeechDetector``, so a stream's turns line up with the segments found offline."""
 
     def __init__(
-        self, step: ort.InferenceSession, *, threshold: float = 0.5, min_silence_s: float = 0.3
+        self,
+        step: ort.InferenceSession,
+        *,
+        threshold: float = 0.5,
+        min_silence_s: float = 0.3,
+        pad_s: float = 0.03,
     ) -> None:
         self._session = step  # shared by every stream: the state is kept here, not in it
         self.threshold = threshold
         self.min_silence = int(min_silence_s * SAMPLE_RATE)
+        self.pad = int(pad_s * SAMPLE_RATE)
         self.reset()
 
     def reset(self) -> None:
@@ -133,6 +140,14 @@ class StreamingSpeechDetector:
         self._position = 0  # samples of the stream consumed
         self.speech_start: int | None = None
         self._silence_since: int | None = None
+
+    @property
+    def pending_stop(self) -> int | None:
+        """Where the speech stops if the silence now begun lasts; None while speech goes on
+        (or none is heard)."""
+        if self.speech_start is None or self._silence_since is None:
+            return None
+        return self._silence_since + self.pad
 
     def feed(self, samples: np.ndarray) -> list[tuple[str, int]]:
         """("start", offset) and ("stop", offset) events, in samples of the stream."""
@@ -151,13 +166,13 @@ class StreamingSpeechDetector:
             if p >= self.threshold:
                 self._silence_since = None
                 if self.speech_start is None:
-                    self.speech_start = position
-                    events.append(("start", position))
+                    self.speech_start = max(position - self.pad, 0)
+                    events.append(("start", self.speech_start))
             elif self.speech_start is not None and p < off:
                 if self._silence_since is None:
                     self._silence_since = position
                 if self._position - self._silence_since >= self.min_silence:
-                    events.append(("stop", self._silence_since))
+                    events.append(("stop", self._silence_since + self.pad))
                     self.speech_start, self._silence_since = None, None
         return events
 
@@ -165,6 +180,6 @@ class StreamingSpeechDetector:
         """The end of the stream ends any speech."""
         if self.speech_start is None:
             return []
-        end = self._silence_since if self._silence_since is not None else self._position
+        end = self.pending_stop if self.pending_stop is not None else self._position
         self.speech_start, self._silence_since = None, None
         return [("stop", end)]

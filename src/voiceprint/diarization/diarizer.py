@@ -1,11 +1,15 @@
-"""Diarization: speech windows -> embeddings -> speakers -> turns.
+"""Diarization: speech windows -> embeddings -> speakers -> turns -> voices.
 
 The VAD finds speech; each stretch of speech is cut into 1.5 s windows every
 0.75 s (shorter stretches form one window), which are embedded by the model
 the service runs and clustered (``clustering``). Every 10 ms of speech then
 takes the speaker of the nearest window centre, so a change of speaker inside
 a stretch without a pause is placed to within about half a hop, and runs of
-one speaker become turns.
+one speaker become turns. Each speaker's voice is then embedded from up to
+30 s of their turns, as a probe would be; a speaker with under 3 s of speech
+whose voice resembles another's joins that speaker (a 1.5 s window is a noisy
+sample of a voice, so a few odd windows of one person form a cluster of their
+own more often than a second person says so little).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.clustering import cluster
 from voiceprint.engine import VoiceEngine
+from voiceprint.scoring.scorer import cosine_matrix
 
 WINDOW = int(1.5 * SAMPLE_RATE)
 HOP = int(0.75 * SAMPLE_RATE)
@@ -28,6 +33,11 @@ BATCH = 32
 # Windows of one speaker are more alike than this (cosine, average linkage); chosen on
 # conversations built from the calibration speakers (bench/diarization.py).
 THRESHOLD = 0.30
+VOICE_LIMIT = 30 * SAMPLE_RATE  # a speaker's voice is embedded from this much of their speech
+# A speaker with less speech than SHORT_SPEECH joins the speaker whose voice is at least
+# SHORT_ALIKE alike (cosine); both chosen on 120 conversations of the calibration speakers.
+SHORT_SPEECH = 3 * SAMPLE_RATE
+SHORT_ALIKE = 0.33
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,11 @@ class Turn:
 @dataclass(frozen=True)
 class Diarization:
     turns: list[Turn]
+    voices: np.ndarray  # [speakers, D]: speaker i's embedding, from up to 30 s of their turns
 
     @property
     def speakers(self) -> int:
-        return len({t.speaker for t in self.turns})
+        return len(self.voices)
 
 
 def windows_of(segments: list[Segment]) -> list[tuple[int, int]]:
@@ -84,7 +95,29 @@ class Diarizer:
         max_speakers: int | None = None,
     ) -> Diarization:
         spans = windows_of(segments)
-        embeddings = self.embed_windows(wave, spans)
+        return self.diarize_windows(
+            wave,
+            segments,
+            spans,
+            self.embed_windows(wave, spans),
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
+
+    def diarize_windows(
+        self,
+        wave: np.ndarray,
+        segments: list[Segment],
+        spans: list[tuple[int, int]],
+        embeddings: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int = 1,
+        max_speakers: int | None = None,
+    ) -> Diarization:
+        """``diarize`` from window embeddings already at hand (a live stream embeds its
+        windows as the audio arrives)."""
         labels = cluster(
             embeddings,
             self.threshold,
@@ -92,7 +125,47 @@ class Diarizer:
             min_speakers=min_speakers,
             max_speakers=max_speakers,
         )
-        return Diarization(_renumbered(_turns(segments, spans, labels)))
+        turns = _turns(segments, spans, labels)
+        voices = {s: self._voice_of(wave, turns, s) for s in {t.speaker for t in turns}}
+        if num_speakers is None:
+            turns = self._join_short_speakers(wave, turns, voices, min_speakers)
+        order = list(dict.fromkeys(t.speaker for t in turns))
+        rank = {speaker: i for i, speaker in enumerate(order)}
+        vectors = [voices[s] for s in order]
+        return Diarization(
+            [Turn(t.start, t.end, rank[t.speaker]) for t in turns],
+            np.stack(vectors) if vectors else np.zeros((0, self.voice.encoder.dim), np.float32),
+        )
+
+    def _voice_of(self, wave: np.ndarray, turns: list[Turn], speaker: int) -> np.ndarray:
+        speech = np.concatenate([wave[t.start : t.end] for t in turns if t.speaker == speaker])
+        return self.voice.encoder.embed(speech[:VOICE_LIMIT])
+
+    def _join_short_speakers(
+        self, wave: np.ndarray, turns: list[Turn], voices: dict[int, np.ndarray], at_least: int
+    ) -> list[Turn]:
+        """Speakers with little speech join the speaker they sound like, the least-heard first;
+        ``voices`` is updated in place."""
+        while len(voices) > max(at_least, 1):
+            speakers = list(voices)
+            speech = {s: sum(t.end - t.start for t in turns if t.speaker == s) for s in speakers}
+            vectors = np.stack([voices[s] for s in speakers])
+            alike = cosine_matrix(vectors, vectors)
+            np.fill_diagonal(alike, -1.0)
+            joins = [
+                (i, int(alike[i].argmax()))
+                for i in sorted(range(len(speakers)), key=lambda i: speech[speakers[i]])
+                if speech[speakers[i]] < SHORT_SPEECH and alike[i].max() >= SHORT_ALIKE
+            ]
+            if not joins:
+                break
+            short, into = speakers[joins[0][0]], speakers[joins[0][1]]
+            turns = _joined(
+                [Turn(t.start, t.end, into if t.speaker == short else t.speaker) for t in turns]
+            )
+            del voices[short]
+            voices[into] = self._voice_of(wave, turns, into)
+        return turns
 
 
 def _turns(segments: list[Segment], spans: list[tuple[int, int]], labels: np.ndarray) -> list[Turn]:
@@ -109,10 +182,15 @@ def _turns(segments: list[Segment], spans: list[tuple[int, int]], labels: np.nda
     return turns
 
 
-def _renumbered(turns: list[Turn]) -> list[Turn]:
-    """Speakers numbered 0, 1, ... in order of their first turn."""
-    order = {s: i for i, s in enumerate(dict.fromkeys(t.speaker for t in turns))}
-    return [Turn(t.start, t.end, order[t.speaker]) for t in turns]
+def _joined(turns: list[Turn]) -> list[Turn]:
+    """Touching turns of one speaker as one."""
+    out: list[Turn] = []
+    for turn in turns:
+        if out and out[-1].speaker == turn.speaker and out[-1].end == turn.start:
+            out[-1] = Turn(out[-1].start, turn.end, turn.speaker)
+        else:
+            out.append(turn)
+    return out
 
 
 def _runs(frames: np.ndarray, speakers: np.ndarray, end: int) -> list[Turn]:

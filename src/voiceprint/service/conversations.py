@@ -8,12 +8,9 @@ the same voiceprint (one person the clustering had split).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-from voiceprint.audio.limits import SAMPLE_RATE, to_ms
+from voiceprint.audio.limits import to_ms
 from voiceprint.diarization.diarizer import Diarization
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import Scorer, Voices
@@ -110,20 +107,3 @@ def rttm(view: DiarizationView, file_id: str = "audio") -> str:
             f"{(turn.end_ms - turn.start_ms) / 1000:.3f} <NA> <NA> {speaker} <NA> <NA>"
         )
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def speaker_voices(
-    wave: np.ndarray,
-    diarization: Diarization,
-    embed: Callable[[np.ndarray], np.ndarray],
-    narrowband: bool,
-) -> Voices:
-    """One embedding per speaker from up to 30 s of their turns, as a probe would be."""
-    limit = 30 * SAMPLE_RATE
-    vectors = []
-    for speaker in range(diarization.speakers):
-        pieces = [wave[t.start : t.end] for t in diarization.turns if t.speaker == speaker]
-        vectors.append(embed(np.concatenate(pieces)[:limit]))
-    if not vectors:
-        return Voices(np.zeros((0, 192), np.float32), np.zeros(0, bool))
-    return Voices.of(np.stack(vectors), narrowband)

@@ -20,7 +20,8 @@ from voiceprint.clock import now
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
 from voiceprint.metrics import STAGE
-from voiceprint.service.conversations import Conversation, DiarizeOptions, speaker_voices
+from voiceprint.scoring.scorer import Voices
+from voiceprint.service.conversations import Conversation, DiarizeOptions
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.views import StoredAudio
 from voiceprint.store.blobs import BlobStore
@@ -121,10 +122,7 @@ class Recordings:
                 max_speakers=options.max_speakers,
             )
             narrowband = is_narrowband(upper_band_db(audio.samples, segments))
-            voices = speaker_voices(
-                audio.samples, diarization, self._voice.encoder.embed, narrowband
-            )
-        return Conversation(audio.duration, diarization, voices)
+        return Conversation(audio.duration, diarization, Voices.of(diarization.voices, narrowband))
 
     def read(self, sample: Sample) -> StoredAudio:
         return StoredAudio(self._blobs.get(sample.audio_key), sample.audio_format)

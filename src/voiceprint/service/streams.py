@@ -2,11 +2,15 @@
 
 Audio arrives in pieces (``append``); a window-by-window VAD marks where speech
 starts and stops. While a turn goes on, every further second of it gets an
-interim answer (the turn so far, scored against the group as
-``speaker_identify`` scores a probe); when it stops, the whole turn gets the
-final one. When the interim answers of a turn named different people, the
-turn is diarized first, so each speaker's part gets its own final answer (a
-change of speaker without a pause). Nothing is stored.
+interim answer (its last 3 s, scored against the group as ``speaker_identify``
+scores a probe), and its diarization windows are embedded as their audio
+arrives. When it stops, the turn is diarized from those windows, so a change
+of speaker without a pause is caught, and each speaker's part gets a final
+answer, scored from all of that speaker's speech in the turn.
+
+The final answers are worked out as soon as a silence begins, while the VAD
+waits to see whether it lasts, and sent when it has: so they come about as
+soon as the turn is known to have ended. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -20,17 +24,15 @@ from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.audio.stream import StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
-from voiceprint.diarization.diarizer import Diarizer
+from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import MATCH_THRESHOLD, Scorer, Voices
 from voiceprint.service.errors import InvalidParameter, Overloaded
 
 INTERIM_EVERY = SAMPLE_RATE  # an interim answer per second of a turn
-INTERIM_SPAN = 10 * SAMPLE_RATE  # interims score the last 10 s of the turn
-MAX_TURN = 30 * SAMPLE_RATE  # finals score up to 30 s, as identify does
+INTERIM_SPAN = 3 * SAMPLE_RATE  # interims score the last 3 s: who is speaking now
 MIN_SCORED = SAMPLE_RATE // 2  # shorter speech is too little to score
-SPLIT_FROM = 4 * SAMPLE_RATE  # shorter turns are not split
 PRE_ROLL = SAMPLE_RATE // 2  # audio kept before speech starts (the VAD decides late)
 
 
@@ -88,10 +90,14 @@ class IdentifyStream:
         self._audio = np.zeros(0, np.float32)
         self._audio_start = 0  # stream offset of self._audio[0]
         self._received = 0  # samples of the stream so far
-        self._next_interim = 0
-        self._turn_from = 0  # stream offset where the current (or last) turn started
-        self._heard: set[int | None] = set()  # who the turn's interim answers named
         self._started_at: float | None = None
+        self._new_turn(0)
+
+    def _new_turn(self, start: int) -> None:
+        self._turn_from = start  # stream offset where the current (or last) turn started
+        self._next_interim = INTERIM_EVERY  # turn length that earns the next interim
+        self._windows: dict[int, np.ndarray] = {}  # turn offset -> its window's embedding
+        self._finals: tuple[int, list[TurnAnswer]] | None = None  # worked out for a stop
 
     def update(self, config: StreamConfig) -> None:
         """New audio format or voiceprint settings; audio buffered in the old format is dropped."""
@@ -130,51 +136,89 @@ class IdentifyStream:
         events: list[StreamEvent] = []
         for kind, offset in self._vad.feed(samples):
             events.extend(self._on_vad(kind, offset))
-        start = self._vad.speech_start
-        if start is not None and self._received - start >= self._next_interim + INTERIM_EVERY:
-            self._next_interim = self._received - start
-            answer = self._answer(max(start, self._received - INTERIM_SPAN), self._received, False)
-            self._heard.update(a.matches[0].feature_id if a.match else None for a in answer)
-            events.extend(answer)
-        if start is None:  # between turns only a little audio is kept
+        if self._vad.speech_start is None:  # between turns only a little audio is kept
             self._trim(self._received - PRE_ROLL)
+            return events
+        self._embed_windows()
+        stop = self._vad.pending_stop
+        if stop is not None:
+            if self._finals is None or self._finals[0] != stop:
+                self._finals = (stop, self._answers(self._turn_from, stop))
+        elif self._received - self._turn_from >= self._next_interim:
+            self._next_interim = self._received - self._turn_from + INTERIM_EVERY
+            interim = self._answer(max(self._turn_from, self._received - INTERIM_SPAN))
+            events.extend(interim)
         return events
 
     def _on_vad(self, kind: str, offset: int) -> list[StreamEvent]:
         if kind == "start":
-            self._next_interim = 0
-            self._turn_from = offset
-            self._heard = set()
+            self._new_turn(offset)
             return [SpeechStarted(to_ms(offset))]
-        start = self._turn_from
-        events: list[StreamEvent] = [SpeechStopped(to_ms(offset))]
-        events.extend(self._finals(start, offset))
+        if self._finals is not None and self._finals[0] == offset:
+            finals = self._finals[1]
+        else:
+            finals = self._answers(self._turn_from, offset)
         self._trim(offset)
-        return events
+        return [SpeechStopped(to_ms(offset)), *finals]
 
-    def _finals(self, start: int, end: int) -> list[StreamEvent]:
+    def _embed_windows(self) -> None:
+        """Embed each diarization window of the turn once its audio is here."""
+        start = self._turn_from + len(self._windows) * HOP
+        while start + WINDOW <= self._received:
+            offset = start - self._turn_from
+            self._windows[offset] = self._voice.encoder.embed(self._slice(start, start + WINDOW))
+            start += HOP
+
+    def _answers(self, start: int, end: int) -> list[TurnAnswer]:
+        """The final answers for a turn: one per speaker's part of it."""
         turn = self._slice(start, end)
-        if len(turn) >= SPLIT_FROM and len(self._heard) > 1:
-            parts = self._diarizer.diarize(turn, [Segment(0, len(turn))]).turns
-            if len({p.speaker for p in parts}) > 1:
-                events: list[StreamEvent] = []
-                for p in parts:
-                    events.extend(self._answer(start + p.start, start + p.end, True))
-                return events
-        return list(self._answer(start, end, True))
+        segment = [Segment(0, len(turn))]
+        spans = windows_of(segment)
+        if not spans:
+            return []
+        vectors = [
+            self._windows[s] if e - s == WINDOW and s in self._windows else None for s, e in spans
+        ]
+        missing = [span for span, v in zip(spans, vectors, strict=True) if v is None]
+        fresh = iter(self._diarizer.embed_windows(turn, missing))
+        embeddings = np.stack([v if v is not None else next(fresh) for v in vectors])
+        diarization = self._diarizer.diarize_windows(turn, segment, spans, embeddings)
+        voices = Voices.of(diarization.voices, self._narrowband(turn))
+        ranked = self._ranked(voices)
+        return [
+            TurnAnswer(
+                to_ms(start + part.start),
+                to_ms(start + part.end),
+                True,
+                ranked[part.speaker],
+                self._is_match(ranked[part.speaker]),
+            )
+            for part in diarization.turns
+        ]
 
-    def _answer(self, start: int, end: int, final: bool) -> list[TurnAnswer]:
-        wave = self._slice(start, end)[-MAX_TURN:]
+    def _answer(self, start: int) -> list[TurnAnswer]:
+        """An interim answer: the turn from ``start`` to now."""
+        wave = self._slice(start, self._received)
         if len(wave) < MIN_SCORED:
             return []
-        matches: list[Match] = []
-        if self._candidates:
-            narrow = is_narrowband(upper_band_db(wave, [Segment(0, len(wave))]))
-            probe = Voices.of(self._voice.encoder.embed(wave), narrow)
-            scores = self._scorer.scores(probe, self._voiceprints)
-            matches = rank(self._candidates, scores, self.config.top_k)
-        match = bool(matches) and matches[0].score >= self.config.score
-        return [TurnAnswer(to_ms(start), to_ms(end), final, matches, match)]
+        voices = Voices.of(self._voice.encoder.embed(wave), self._narrowband(wave))
+        (matches,) = self._ranked(voices)
+        return [
+            TurnAnswer(to_ms(start), to_ms(self._received), False, matches, self._is_match(matches))
+        ]
+
+    def _ranked(self, voices: Voices) -> list[list[Match]]:
+        if not self._candidates:
+            return [[] for _ in voices.vectors]
+        scores = self._scorer.score_matrix(voices, self._voiceprints)
+        return [rank(self._candidates, row, self.config.top_k) for row in scores]
+
+    def _is_match(self, matches: list[Match]) -> bool:
+        return bool(matches) and matches[0].score >= self.config.score
+
+    @staticmethod
+    def _narrowband(wave: np.ndarray) -> bool:
+        return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))]))
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         lo = max(start - self._audio_start, 0)
