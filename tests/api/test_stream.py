@@ -16,6 +16,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.api.conftest import Server, _start
 from tests.conftest import read_speech, speech_files, wav_bytes
+from voiceprint.audio.vad import speech_only
+from voiceprint.service.factory import Models
 
 PREFIX = "/v1/audio/voiceprint_groups"
 
@@ -102,6 +104,34 @@ def test_turns_are_named_as_they_end(live: Server, setup: dict[str, str]) -> Non
     named = {(s["start_ms"] < 6000, s["feature_score_list"][0]["feature_id"]) for s in finals}
     assert named == {(True, setup["1688"]), (False, setup["2033"])}
     assert all(s["end_ms"] > s["start_ms"] for s in segments)
+
+
+def test_a_change_of_speaker_without_a_pause_gets_a_final_each(
+    live: Server, setup: dict[str, str], models: Models
+) -> None:
+    def speech(speaker: str) -> np.ndarray:  # 6 s of speech, its own pauses left out
+        wave = _speech(speaker, 1)
+        return speech_only(wave, models.voice.detector.segments(wave))[: 6 * 16000]
+
+    with _open(live, setup) as ws:
+        json.loads(ws.recv(timeout=30))
+        _append(ws, _pcm(np.concatenate([speech("1688"), speech("2033"), np.zeros(16000)])))
+        ws.send(json.dumps({"id": "end", "event_type": "input_audio_buffer.complete"}))
+        events = _until(ws, "input_audio_buffer.completed")
+    stops = [e for e in events if e["event_type"] == "input_audio_buffer.speech_stopped"]
+    assert len(stops) == 1  # one turn: the VAD heard no pause
+    finals = [
+        e["data"]
+        for e in events
+        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
+    ]
+    assert [f["feature_score_list"][0]["feature_id"] for f in finals if f["match"]] == [
+        setup["1688"],
+        setup["2033"],
+    ]
+    assert abs(finals[1]["start_ms"] - 6000) < 1000
+    assert finals[0]["end_ms"] == finals[1]["start_ms"]
+    assert finals[-1]["end_ms"] == stops[0]["data"]["offset_ms"]
 
 
 def test_g711_at_8khz_and_the_query_string_token(live: Server, setup: dict[str, str]) -> None:

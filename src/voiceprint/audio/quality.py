@@ -31,6 +31,7 @@ MIN_SNR_DB = 5.0
 # microphone -69 dB); the same recordings passed through 8 kHz: -103 dB or less.
 NARROWBAND_DB = -75.0
 _BAND_FFT = 512
+_BAND_BLOCK = 2048  # frames transformed at once
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,20 @@ def upper_band_db(wave: np.ndarray, segments: list[Segment]) -> float | None:
     Frames are taken inside each speech segment: joining segments end to end would
     put clicks, broadband energy, at every join.
     """
-    frames = [
-        np.lib.stride_tricks.sliding_window_view(wave[seg.start : seg.end], _BAND_FFT)[
-            :: _BAND_FFT // 2
-        ]
-        for seg in segments
-        if seg.end - seg.start >= _BAND_FFT
-    ]
-    if not frames:
+    window = np.hanning(_BAND_FFT).astype(np.float32)
+    power = np.zeros(_BAND_FFT // 2 + 1)
+    framed = False
+    for seg in segments:
+        if seg.end - seg.start < _BAND_FFT:
+            continue
+        frames = np.lib.stride_tricks.sliding_window_view(wave[seg.start : seg.end], _BAND_FFT)
+        frames = frames[:: _BAND_FFT // 2]
+        framed = True
+        for i in range(0, len(frames), _BAND_BLOCK):  # in blocks: hours of speech fit in memory
+            spectra = np.fft.rfft(frames[i : i + _BAND_BLOCK] * window, axis=1)
+            power += np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+    if not framed:
         return None
-    spectra = np.fft.rfft(np.concatenate(frames) * np.hanning(_BAND_FFT), axis=1)
-    power = np.sum(np.abs(spectra) ** 2, axis=0)
     low_end = _BAND_FFT // 4  # the bin of 4 kHz at 16 kHz
     high_start = _BAND_FFT * 9 // 32  # 4.5 kHz: the window's leakage from below 4 kHz stays out
     return round(_db(float(power[high_start:].sum())) - _db(float(power[:low_end].sum())), 1)

@@ -29,7 +29,7 @@ HOP = int(0.75 * SAMPLE_RATE)
 MIN_WINDOW = int(0.5 * SAMPLE_RATE)  # shorter speech takes its neighbours' speaker
 FRAME = SAMPLE_RATE // 100
 MIN_TURN = int(0.3 * SAMPLE_RATE)  # a shorter run inside speech joins its neighbour
-BATCH = 32
+BATCH = 8  # windows per inference: larger batches ran no faster and held 150 MB more
 # Windows of one speaker are more alike than this (cosine, average linkage); chosen on
 # conversations built from the calibration speakers (bench/diarization.py).
 THRESHOLD = 0.30
@@ -128,7 +128,7 @@ class Diarizer:
         turns = _turns(segments, spans, labels)
         voices = {s: self._voice_of(wave, turns, s) for s in {t.speaker for t in turns}}
         if num_speakers is None:
-            turns = self._join_short_speakers(wave, turns, voices, min_speakers)
+            turns = self.join_short_speakers(wave, turns, voices, min_speakers)
         order = list(dict.fromkeys(t.speaker for t in turns))
         rank = {speaker: i for i, speaker in enumerate(order)}
         vectors = [voices[s] for s in order]
@@ -141,7 +141,7 @@ class Diarizer:
         speech = np.concatenate([wave[t.start : t.end] for t in turns if t.speaker == speaker])
         return self.voice.encoder.embed(speech[:VOICE_LIMIT])
 
-    def _join_short_speakers(
+    def join_short_speakers(
         self, wave: np.ndarray, turns: list[Turn], voices: dict[int, np.ndarray], at_least: int
     ) -> list[Turn]:
         """Speakers with little speech join the speaker they sound like, the least-heard first;

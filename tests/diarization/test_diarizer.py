@@ -1,0 +1,92 @@
+"""The diarizer on real speech: speakers, their turns and their voices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_speech, speech_files
+from voiceprint.diarization.diarizer import Diarization, Diarizer, Turn
+from voiceprint.engine import VoiceEngine
+from voiceprint.scoring.scorer import cosine_matrix
+
+RATE = 16000
+
+
+def _speech(engine: VoiceEngine, speaker: str, index: int, seconds: float) -> np.ndarray:
+    """``seconds`` of a LibriSpeech recording from where its speech starts."""
+    wave = read_speech(speech_files("librispeech", speaker)[index])[0]
+    start = engine.detector.segments(wave)[0].start
+    return wave[start : start + int(seconds * RATE)]
+
+
+def _conversation(*pieces: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Pieces with half a second of silence between them, and where each piece lies."""
+    pause = np.zeros(RATE // 2, np.float32)
+    wave, spans, position = [], [], 0
+    for piece in pieces:
+        wave += [piece, pause]
+        spans.append((position, position + len(piece)))
+        position += len(piece) + len(pause)
+    return np.concatenate(wave), spans
+
+
+def _speaker_of(diarization: Diarization, span: tuple[int, int]) -> int:
+    """The speaker holding most of ``span``."""
+    held = np.zeros(diarization.speakers)
+    for t in diarization.turns:
+        held[t.speaker] += max(0, min(t.end, span[1]) - max(t.start, span[0]))
+    return int(held.argmax())
+
+
+@pytest.fixture(scope="module")
+def diarizer(engine: VoiceEngine) -> Diarizer:
+    return Diarizer(engine)
+
+
+def _diarize(diarizer: Diarizer, wave: np.ndarray, **options: int) -> Diarization:
+    return diarizer.diarize(wave, diarizer.voice.detector.segments(wave), **options)
+
+
+def test_a_second_speaker_who_says_little_is_kept_apart(diarizer: Diarizer) -> None:
+    wave, (long, short) = _conversation(
+        _speech(diarizer.voice, "1688", 1, 10), _speech(diarizer.voice, "1998", 0, 2)
+    )
+    diarization = _diarize(diarizer, wave)
+    assert diarization.speakers == 2
+    assert _speaker_of(diarization, long) != _speaker_of(diarization, short)
+
+
+def test_a_few_seconds_of_a_voice_heard_before_join_that_speaker(diarizer: Diarizer) -> None:
+    wave, (first, again, other, stranger) = _conversation(
+        _speech(diarizer.voice, "1688", 1, 10),
+        _speech(diarizer.voice, "1688", 2, 2.5),
+        _speech(diarizer.voice, "2033", 1, 10),
+        _speech(diarizer.voice, "1998", 0, 2.5),
+    )
+    # As a clustering that split the two short pieces off would leave them.
+    turns = [Turn(*span, speaker) for speaker, span in enumerate((first, again, other, stranger))]
+    alone = {t.speaker: diarizer.voice.encoder.embed(wave[t.start : t.end]) for t in turns}
+    voices = dict(alone)
+    joined = diarizer.join_short_speakers(wave, turns, voices, at_least=1)
+    assert [t.speaker for t in joined] == [0, 0, 2, 3]  # the stranger stays apart
+    assert set(voices) == {0, 2, 3}
+    both = np.concatenate([wave[slice(*first)], wave[slice(*again)]])
+    assert cosine_matrix(voices[0], diarizer.voice.encoder.embed(both))[0, 0] > 0.999
+    # A count the caller gives is kept, short speakers or not.
+    assert diarizer.join_short_speakers(wave, turns, dict(alone), at_least=4) == turns
+    assert _diarize(diarizer, wave, num_speakers=4).speakers == 4
+
+
+def test_each_voice_is_its_speakers_speech_embedded(diarizer: Diarizer) -> None:
+    wave, _ = _conversation(
+        _speech(diarizer.voice, "1688", 1, 8),
+        _speech(diarizer.voice, "2033", 1, 8),
+        _speech(diarizer.voice, "1688", 2, 4),
+    )
+    diarization = _diarize(diarizer, wave)
+    assert diarization.voices.shape == (diarization.speakers, diarizer.voice.encoder.dim)
+    for speaker, voice in enumerate(diarization.voices):
+        speech = [wave[t.start : t.end] for t in diarization.turns if t.speaker == speaker]
+        expected = diarizer.voice.encoder.embed(np.concatenate(speech))
+        assert cosine_matrix(voice, expected)[0, 0] > 0.999
