@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_speech, speech_files
-from voiceprint.diarization.diarizer import Diarization, Diarizer, Turn
+from voiceprint.diarization.diarizer import Diarization, Diarizer, KnownVoices, Turn, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.scorer import cosine_matrix
 
@@ -90,3 +90,19 @@ def test_each_voice_is_its_speakers_speech_embedded(diarizer: Diarizer) -> None:
         speech = [wave[t.start : t.end] for t in diarization.turns if t.speaker == speaker]
         expected = diarizer.voice.encoder.embed(np.concatenate(speech))
         assert cosine_matrix(voice, expected)[0, 0] > 0.999
+
+
+def test_voices_already_embedded_are_reused(diarizer: Diarizer) -> None:
+    wave, _ = _conversation(
+        _speech(diarizer.voice, "1688", 1, 6), _speech(diarizer.voice, "2033", 1, 6)
+    )
+    segments = diarizer.voice.detector.segments(wave)
+    spans = windows_of(segments)
+    embeddings = diarizer.embed_windows(wave, spans)
+    known: KnownVoices = {}
+    first = diarizer.diarize_windows(wave, segments, spans, embeddings, known=known)
+    assert len(known) == first.speakers == 2
+    known[next(iter(known))] = np.ones(diarizer.voice.encoder.dim, np.float32)  # marked
+    again = diarizer.diarize_windows(wave, segments, spans, embeddings, known=known)
+    assert np.all(again.voices[0] == 1) or np.all(again.voices[1] == 1)
+    assert len(known) == 2

@@ -40,6 +40,11 @@ SHORT_SPEECH = 3 * SAMPLE_RATE
 SHORT_ALIKE = 0.33
 
 
+# Voices already embedded, by the stretches of speech they were embedded from: a live
+# stream diarizes its turn again as it grows, and an unchanged voice is not embedded twice.
+KnownVoices = dict[tuple[tuple[int, int], ...], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Turn:
     start: int  # samples
@@ -115,9 +120,11 @@ class Diarizer:
         num_speakers: int | None = None,
         min_speakers: int = 1,
         max_speakers: int | None = None,
+        known: KnownVoices | None = None,
     ) -> Diarization:
         """``diarize`` from window embeddings already at hand (a live stream embeds its
-        windows as the audio arrives)."""
+        windows as the audio arrives); voices found in ``known`` are not embedded again, and
+        new ones are added to it."""
         labels = cluster(
             embeddings,
             self.threshold,
@@ -126,9 +133,9 @@ class Diarizer:
             max_speakers=max_speakers,
         )
         turns = _turns(segments, spans, labels)
-        voices = {s: self._voice_of(wave, turns, s) for s in {t.speaker for t in turns}}
+        voices = {s: self._voice_of(wave, turns, s, known) for s in {t.speaker for t in turns}}
         if num_speakers is None:
-            turns = self.join_short_speakers(wave, turns, voices, min_speakers)
+            turns = self.join_short_speakers(wave, turns, voices, min_speakers, known)
         order = list(dict.fromkeys(t.speaker for t in turns))
         rank = {speaker: i for i, speaker in enumerate(order)}
         vectors = [voices[s] for s in order]
@@ -137,12 +144,31 @@ class Diarizer:
             np.stack(vectors) if vectors else np.zeros((0, self.voice.encoder.dim), np.float32),
         )
 
-    def _voice_of(self, wave: np.ndarray, turns: list[Turn], speaker: int) -> np.ndarray:
-        speech = np.concatenate([wave[t.start : t.end] for t in turns if t.speaker == speaker])
-        return self.voice.encoder.embed(speech[:VOICE_LIMIT])
+    def _voice_of(
+        self, wave: np.ndarray, turns: list[Turn], speaker: int, known: KnownVoices | None
+    ) -> np.ndarray:
+        """The speaker's voice, from the first VOICE_LIMIT of their speech."""
+        spans: list[tuple[int, int]] = []
+        left = VOICE_LIMIT
+        for t in turns:
+            if t.speaker == speaker and left > 0:
+                spans.append((t.start, min(t.end, t.start + left)))
+                left -= spans[-1][1] - t.start
+        key = tuple(spans)
+        if known is not None and key in known:
+            return known[key]
+        vector = self.voice.encoder.embed(np.concatenate([wave[s:e] for s, e in spans]))
+        if known is not None:
+            known[key] = vector
+        return vector
 
     def join_short_speakers(
-        self, wave: np.ndarray, turns: list[Turn], voices: dict[int, np.ndarray], at_least: int
+        self,
+        wave: np.ndarray,
+        turns: list[Turn],
+        voices: dict[int, np.ndarray],
+        at_least: int,
+        known: KnownVoices | None = None,
     ) -> list[Turn]:
         """Speakers with little speech join the speaker they sound like, the least-heard first;
         ``voices`` is updated in place."""
@@ -164,7 +190,7 @@ class Diarizer:
                 [Turn(t.start, t.end, into if t.speaker == short else t.speaker) for t in turns]
             )
             del voices[short]
-            voices[into] = self._voice_of(wave, turns, into)
+            voices[into] = self._voice_of(wave, turns, into, known)
         return turns
 
 

@@ -24,7 +24,7 @@ from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.audio.stream import StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
-from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, windows_of
+from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import MATCH_THRESHOLD, Scorer, Voices
@@ -97,6 +97,7 @@ class IdentifyStream:
         self._turn_from = start  # stream offset where the current (or last) turn started
         self._next_interim = INTERIM_EVERY  # turn length that earns the next interim
         self._windows: dict[int, np.ndarray] = {}  # turn offset -> its window's embedding
+        self._voices: KnownVoices = {}  # the turn's voices embedded so far
         self._finals: tuple[int, list[TurnAnswer]] | None = None  # worked out for a stop
 
     def update(self, config: StreamConfig) -> None:
@@ -182,7 +183,9 @@ class IdentifyStream:
         missing = [span for span, v in zip(spans, vectors, strict=True) if v is None]
         fresh = iter(self._diarizer.embed_windows(turn, missing))
         embeddings = np.stack([v if v is not None else next(fresh) for v in vectors])
-        diarization = self._diarizer.diarize_windows(turn, segment, spans, embeddings)
+        diarization = self._diarizer.diarize_windows(
+            turn, segment, spans, embeddings, known=self._voices
+        )
         voices = Voices.of(diarization.voices, self._narrowband(turn))
         ranked = self._ranked(voices)
         return [
