@@ -136,19 +136,25 @@ def server(
             yield from _start(tmp, url)
 
 
+def start_sqlite(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str
+) -> Iterator[Server]:
+    """A server on SQLite in a fresh folder, with ``VOICEPRINT_<NAME>`` settings."""
+    tmp = tmp_path_factory.mktemp(name)
+    yield from _start(tmp, f"sqlite:///{tmp / 'voiceprint.db'}", **settings)
+
+
 @pytest.fixture(scope="module")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("server-raw")
-    yield from _start(tmp, f"sqlite:///{tmp / 'voiceprint.db'}")
+    yield from start_sqlite(tmp_path_factory, "server-raw")
 
 
 @pytest.fixture(scope="module")
 def unqueued_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One inference at a time and no waiting room: the second concurrent one is refused."""
-    tmp = tmp_path_factory.mktemp("server-unqueued")
-    yield from _start(
-        tmp,
-        f"sqlite:///{tmp / 'voiceprint.db'}",
+    yield from start_sqlite(
+        tmp_path_factory,
+        "server-unqueued",
         inference_workers="1",
         inference_queue="0",
         rate_limit_per_minute="30",

@@ -15,7 +15,7 @@ import pytest
 import soundfile
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Server, _start
+from tests.api.conftest import Server, start_sqlite
 from tests.conftest import read_speech, speech_files, wav_bytes
 from voiceprint.api.app import create_app
 from voiceprint.config import Settings
@@ -171,9 +171,8 @@ def test_silence_after_the_cap_check_still_leaves_nothing(api: httpx.Client, gro
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("strict")
-    yield from _start(
-        tmp, f"sqlite:///{tmp / 'vp.db'}", failed_auth_per_minute="5", request_body_timeout_s="1"
+    yield from start_sqlite(
+        tmp_path_factory, "strict", failed_auth_per_minute="5", request_body_timeout_s="1"
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.conftest import Server, _start
+from tests.api.conftest import Server, start_sqlite
 from tests.conftest import read_speech, speech_files, wav_bytes
 
 PREFIX = "/v1/audio/voiceprint_groups"
@@ -17,10 +17,7 @@ PREFIX = "/v1/audio/voiceprint_groups"
 
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("ops")
-    yield from _start(
-        tmp, f"sqlite:///{tmp / 'vp.db'}", log_format="json", metrics_token="scrape-me"
-    )
+    yield from start_sqlite(tmp_path_factory, "ops", log_format="json", metrics_token="scrape-me")
 
 
 def test_metrics_count_requests_stages_and_stored_things(ops: Server) -> None:

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.conftest import Server, _start
+from tests.api.conftest import Server, start_sqlite
 from tests.conftest import read_speech, speech_files, wav_bytes
 from voiceprint.audio.vad import speech_only
 from voiceprint.service.factory import Models
@@ -24,8 +24,7 @@ PREFIX = "/v1/audio/voiceprint_groups"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("live")
-    yield from _start(tmp, f"sqlite:///{tmp / 'vp.db'}", max_streams="2", stream_idle_timeout_s="3")
+    yield from start_sqlite(tmp_path_factory, "live", max_streams="2", stream_idle_timeout_s="3")
 
 
 def _speech(speaker: str, index: int) -> np.ndarray:
@@ -79,6 +78,15 @@ def _until(ws: ClientConnection, event_type: str) -> list[dict]:
             return events
 
 
+def _finals(events: list[dict]) -> list[dict]:
+    """The data of the final speaker_identify.segment events."""
+    return [
+        e["data"]
+        for e in events
+        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
+    ]
+
+
 def _pcm(wave: np.ndarray) -> bytes:
     return (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
 
@@ -120,11 +128,7 @@ def test_a_change_of_speaker_without_a_pause_gets_a_final_each(
         events = _until(ws, "input_audio_buffer.completed")
     stops = [e for e in events if e["event_type"] == "input_audio_buffer.speech_stopped"]
     assert len(stops) == 1  # one turn: the VAD heard no pause
-    finals = [
-        e["data"]
-        for e in events
-        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
-    ]
+    finals = _finals(events)
     assert [f["feature_score_list"][0]["feature_id"] for f in finals if f["match"]] == [
         setup["1688"],
         setup["2033"],
@@ -155,11 +159,7 @@ def test_g711_at_8khz_and_the_query_string_token(live: Server, setup: dict[str, 
         _append(ws, mulaw, chunk=1600)
         ws.send(json.dumps({"id": "end", "event_type": "input_audio_buffer.complete"}))
         events = _until(ws, "input_audio_buffer.completed")
-    finals = [
-        e["data"]
-        for e in events
-        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
-    ]
+    finals = _finals(events)
     assert finals and all(f["feature_score_list"][0]["feature_id"] == setup["2033"] for f in finals)
 
 
@@ -253,10 +253,6 @@ def test_an_ogg_opus_stream(live: Server, setup: dict[str, str]) -> None:
         _append(ws, buffer.getvalue(), chunk=2000)
         ws.send(json.dumps({"event_type": "input_audio_buffer.complete"}))
         events = _until(ws, "input_audio_buffer.completed")
-    finals = [
-        e["data"]
-        for e in events
-        if e["event_type"] == "speaker_identify.segment" and e["data"]["final"]
-    ]
+    finals = _finals(events)
     assert finals and all(f["feature_score_list"][0]["feature_id"] == setup["2033"] for f in finals)
     assert max(f["end_ms"] for f in finals) > 4000
