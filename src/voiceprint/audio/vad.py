@@ -21,6 +21,13 @@ from voiceprint.audio.limits import SAMPLE_RATE
 
 WINDOW = 512
 CONTEXT = 64
+THRESHOLD = 0.5  # speech starts above this probability...
+PAD_S = 0.03  # ...and each segment is padded by this much on both sides
+
+
+def off_threshold(threshold: float) -> float:
+    """Speech ends below this, Silero's hysteresis."""
+    return max(threshold - 0.15, 0.01)
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,10 @@ class SpeechDetector:
         self,
         model_path: Path,
         *,
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
         min_speech_s: float = 0.25,
         min_silence_s: float = 0.1,
-        pad_s: float = 0.03,
+        pad_s: float = PAD_S,
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -69,7 +76,7 @@ class SpeechDetector:
 
     def segments(self, wave: np.ndarray) -> list[Segment]:
         probs = self.probabilities(wave)
-        off_threshold = max(self.threshold - 0.15, 0.01)
+        off = off_threshold(self.threshold)
         raw: list[list[int]] = []
         start: int | None = None
         silence_since: int | None = None
@@ -79,7 +86,7 @@ class SpeechDetector:
                 silence_since = None
                 if start is None:
                     start = pos
-            elif start is not None and p < off_threshold:
+            elif start is not None and p < off:
                 if silence_since is None:
                     silence_since = pos
                 if pos + WINDOW - silence_since >= self.min_silence:
@@ -124,9 +131,9 @@ class StreamingSpeechDetector:
         self,
         step: ort.InferenceSession,
         *,
-        threshold: float = 0.5,
+        threshold: float = THRESHOLD,
         min_silence_s: float = 0.3,
-        pad_s: float = 0.03,
+        pad_s: float = PAD_S,
     ) -> None:
         self._session = step  # shared by every stream: the state is kept here, not in it
         self.threshold = threshold
@@ -154,7 +161,7 @@ class StreamingSpeechDetector:
         self._buffer = np.concatenate([self._buffer, samples.astype(np.float32)])
         events = []
         sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        off = max(self.threshold - 0.15, 0.01)
+        off = off_threshold(self.threshold)
         while len(self._buffer) >= WINDOW + CONTEXT:
             window = self._buffer[: WINDOW + CONTEXT][None]
             prob, self._state = self._session.run(
