@@ -4,12 +4,13 @@ Conversations (``voiceprint.eval.conversations``: 2-5 speakers, turns of 1-15 s,
 pauses of 0.2-1.5 s or none, some with noise) are built from the speakers the
 calibration did not see (speechocean762 21-40, commonvoice_zh 26-50,
 LibriSpeech); in each, all speakers but one are enrolled from a recording the
-conversation does not use. Through the service (as the server runs it) it
-reports, per conversation set and pooled: DER (250 ms collar, no overlap in
-these conversations), the share of conversations with a wrong speaker count,
-and the share of speech time attributed to the right enrolled person (or to an
-unknown label for the speaker who is not enrolled); beside it the baseline
-that identifies each VAD segment alone. Then a real server diarizes a
+conversation does not use (a conversation may mix sets). Through the service
+(as the server runs it) it reports, over all conversations: DER (250 ms
+collar, no overlap in these conversations), the share of conversations with a
+wrong speaker count, and the share of speech time attributed to the right
+enrolled person (or to an unknown label for the speaker who is not enrolled),
+this last also per set of the speaker; beside it the baseline that identifies
+each VAD segment alone. Then a real server diarizes a
 10-minute conversation: its time and the server's peak RSS. Prints tables and
 writes bench/results/diarization.json.
 
@@ -62,18 +63,21 @@ def frames_of(turns: list[tuple[int, int, str]], length: int) -> list[str | None
 
 
 def identity_share(conv: conversations.Conversation, hyp: list[tuple[int, int, str]],
-                   enrolled: dict[str, str]) -> tuple[float, float]:  # fmt: skip
-    """Seconds of reference speech, and of it attributed rightly (feature id or unknown)."""
+                   enrolled: dict[str, str]) -> dict[str, list[float]]:  # fmt: skip
+    """Per set of the speaker: seconds of reference speech, and of it attributed rightly
+    (feature id, or an unknown label for a stranger)."""
     ref = frames_of([(t.start, t.end, t.speaker) for t in conv.turns], len(conv.wave))
     said = frames_of(hyp, len(conv.wave))
-    total = right = 0
+    by_set: dict[str, list[float]] = {}
     for truth, label in zip(ref, said, strict=True):
         if truth is None:
             continue
-        total += 1
         expected = enrolled.get(truth)
-        right += (label == expected) if expected else (label is not None and label.startswith("?"))
-    return total / 100, right / 100
+        right = (label == expected) if expected else (label is not None and label.startswith("?"))
+        counts = by_set.setdefault(truth.split("/")[0], [0.0, 0.0])
+        counts[0] += 0.01
+        counts[1] += 0.01 * right
+    return by_set
 
 
 def main() -> None:
@@ -141,26 +145,39 @@ def main() -> None:
             base.append((seg.start, seg.end, str(best.feature_id) if best else "?unknown"))
         for name, turns in (("diarization", hyp), ("baseline", base)):
             score = diarization_error(ref, turns, len(conv.wave))
-            total, right = identity_share(conv, turns, enrolled)
             found = len({label for _, _, label in turns})
             rows[name].append({
                 "scored_s": score.scored_s, "errors_s": score.der * score.scored_s,
-                "count_wrong": found != len(conv.speakers), "speech_s": total, "right_s": right,
+                "count_wrong": found != len(conv.speakers),
+                "speech_by_set": identity_share(conv, turns, enrolled),
             })  # fmt: skip
         service.delete_group(caller, group)
 
     print(
         f"{args.conversations} conversations, {sum(len(c.speakers) for c in convs)} speakers in all"
     )
-    print("| method | DER | wrong speaker count | speech attributed rightly |")
-    print("|---|---|---|---|")
+    print(
+        "| method | DER | wrong speaker count | speech attributed rightly | "
+        + " | ".join(f"... of {s} speakers" for s in SETS)
+        + " |"
+    )
+    print("|---" * (4 + len(SETS)) + "|")
     summary = {}
     for name, items in rows.items():
         der = sum(r["errors_s"] for r in items) / sum(r["scored_s"] for r in items)
         wrong = sum(r["count_wrong"] for r in items) / len(items)
-        right = sum(r["right_s"] for r in items) / sum(r["speech_s"] for r in items)
+        speech = {s: np.zeros(2) for s in ("all", *SETS)}
+        for r in items:
+            for set_name, counts in r["speech_by_set"].items():
+                speech[set_name] += counts
+                speech["all"] += counts
+        right = {s: float(c[1] / c[0]) if c[0] else float("nan") for s, c in speech.items()}
         summary[name] = {"der": der, "count_wrong": wrong, "identity": right}
-        print(f"| {name} | {100 * der:.1f} % | {100 * wrong:.0f} % | {100 * right:.1f} % |")
+        print(
+            f"| {name} | {100 * der:.1f} % | {100 * wrong:.0f} % | {100 * right['all']:.1f} % | "
+            + " | ".join(f"{100 * right[s]:.1f} %" for s in SETS)
+            + " |"
+        )
 
     long_wave = np.concatenate([c.wave for c in convs])[: 600 * 16000]
     seconds, peak = ten_minutes_through_a_server(long_wave)
