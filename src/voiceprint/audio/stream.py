@@ -168,3 +168,50 @@ class StreamDecoder:
             if pos > 65536:
                 raise InvalidAudio("the wav stream's header is longer than 64 KB")
         return data
+
+
+class StreamAudio:
+    """The samples of a stream kept so far, addressed by their offset in the stream.
+
+    A live turn can last minutes: appending writes into spare room (doubled when
+    full) instead of copying everything kept for every piece. Slices are views;
+    kept samples are never overwritten, only moved to a new array when it grows,
+    or shrinks after a long turn is let go.
+    """
+
+    def __init__(self) -> None:
+        self._data = np.zeros(SAMPLE_RATE, np.float32)
+        self._head = 0  # index in _data of the first kept sample
+        self._start = 0  # its offset in the stream
+        self.end = 0  # offset just after the last sample received
+
+    def append(self, samples: np.ndarray) -> None:
+        kept = self.end - self._start
+        if self._head + kept + len(samples) > len(self._data):
+            self._move(2 * (kept + len(samples)))
+        tail = self._head + kept
+        self._data[tail : tail + len(samples)] = samples
+        self.end += len(samples)
+
+    def slice(self, start: int, end: int) -> np.ndarray:
+        """Samples from ``start`` to ``end`` (stream offsets), clipped to those kept."""
+        lo = max(start, self._start)
+        hi = max(min(end, self.end), lo)
+        return self._data[self._head + lo - self._start : self._head + hi - self._start]
+
+    def trim(self, keep_from: int) -> None:
+        """Forget the samples before ``keep_from``."""
+        cut = min(keep_from, self.end) - self._start
+        if cut > 0:
+            self._head += cut
+            self._start += cut
+        kept = self.end - self._start
+        if len(self._data) > 4 * max(kept, SAMPLE_RATE):
+            self._move(2 * kept)
+
+    def _move(self, size: int) -> None:
+        """The kept samples into a new array of ``size`` (at least a second)."""
+        kept = self.end - self._start
+        data = np.zeros(max(size, SAMPLE_RATE), np.float32)
+        data[:kept] = self._data[self._head : self._head + kept]
+        self._data, self._head = data, 0

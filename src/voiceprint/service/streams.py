@@ -22,7 +22,7 @@ import numpy as np
 
 from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, upper_band_db
-from voiceprint.audio.stream import StreamDecoder, StreamFormat
+from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
@@ -87,9 +87,7 @@ class IdentifyStream:
         self._reset_audio()
 
     def _reset_audio(self) -> None:
-        self._audio = np.zeros(0, np.float32)
-        self._audio_start = 0  # stream offset of self._audio[0]
-        self._received = 0  # samples of the stream so far
+        self._audio = StreamAudio()
         self._started_at: float | None = None
         self._new_turn(0)
 
@@ -116,7 +114,7 @@ class IdentifyStream:
         samples = self._decoder.feed(data)
         now = time.monotonic()
         self._started_at = self._started_at or now
-        ahead = (self._received + len(samples)) / SAMPLE_RATE - (now - self._started_at)
+        ahead = (self._audio.end + len(samples)) / SAMPLE_RATE - (now - self._started_at)
         if ahead > self._max_ahead:
             raise Overloaded(
                 f"audio is arriving {ahead:.0f} s ahead of real time (at most "
@@ -132,22 +130,21 @@ class IdentifyStream:
         return events
 
     def _consume(self, samples: np.ndarray) -> list[StreamEvent]:
-        self._audio = np.concatenate([self._audio, samples])
-        self._received += len(samples)
+        self._audio.append(samples)
         events: list[StreamEvent] = []
         for kind, offset in self._vad.feed(samples):
             events.extend(self._on_vad(kind, offset))
         if self._vad.speech_start is None:  # between turns only a little audio is kept
-            self._trim(self._received - PRE_ROLL)
+            self._audio.trim(self._audio.end - PRE_ROLL)
             return events
         self._embed_windows()
         stop = self._vad.pending_stop
         if stop is not None:
             if self._finals is None or self._finals[0] != stop:
                 self._finals = (stop, self._answers(self._turn_from, stop))
-        elif self._received - self._turn_from >= self._next_interim:
-            self._next_interim = self._received - self._turn_from + INTERIM_EVERY
-            interim = self._answer(max(self._turn_from, self._received - INTERIM_SPAN))
+        elif self._audio.end - self._turn_from >= self._next_interim:
+            self._next_interim = self._audio.end - self._turn_from + INTERIM_EVERY
+            interim = self._answer(max(self._turn_from, self._audio.end - INTERIM_SPAN))
             events.extend(interim)
         return events
 
@@ -159,20 +156,20 @@ class IdentifyStream:
             finals = self._finals[1]
         else:
             finals = self._answers(self._turn_from, offset)
-        self._trim(offset)
+        self._audio.trim(offset)
         return [SpeechStopped(to_ms(offset)), *finals]
 
     def _embed_windows(self) -> None:
         """Embed each diarization window of the turn once its audio is here."""
         start = self._turn_from + len(self._windows) * HOP
-        while start + WINDOW <= self._received:
-            offset = start - self._turn_from
-            self._windows[offset] = self._voice.encoder.embed(self._slice(start, start + WINDOW))
+        while start + WINDOW <= self._audio.end:
+            window = self._audio.slice(start, start + WINDOW)
+            self._windows[start - self._turn_from] = self._voice.encoder.embed(window)
             start += HOP
 
     def _answers(self, start: int, end: int) -> list[TurnAnswer]:
         """The final answers for a turn: one per speaker's part of it."""
-        turn = self._slice(start, end)
+        turn = self._audio.slice(start, end)
         segment = [Segment(0, len(turn))]
         spans = windows_of(segment)
         if not spans:
@@ -201,14 +198,13 @@ class IdentifyStream:
 
     def _answer(self, start: int) -> list[TurnAnswer]:
         """An interim answer: the turn from ``start`` to now."""
-        wave = self._slice(start, self._received)
+        end = self._audio.end
+        wave = self._audio.slice(start, end)
         if len(wave) < MIN_SCORED:
             return []
         voices = Voices.of(self._voice.encoder.embed(wave), self._narrowband(wave))
         (matches,) = self._ranked(voices)
-        return [
-            TurnAnswer(to_ms(start), to_ms(self._received), False, matches, self._is_match(matches))
-        ]
+        return [TurnAnswer(to_ms(start), to_ms(end), False, matches, self._is_match(matches))]
 
     def _ranked(self, voices: Voices) -> list[list[Match]]:
         if not self._candidates:
@@ -222,13 +218,3 @@ class IdentifyStream:
     @staticmethod
     def _narrowband(wave: np.ndarray) -> bool:
         return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))]))
-
-    def _slice(self, start: int, end: int) -> np.ndarray:
-        lo = max(start - self._audio_start, 0)
-        return self._audio[lo : max(end - self._audio_start, lo)]
-
-    def _trim(self, keep_from: int) -> None:
-        cut = keep_from - self._audio_start
-        if cut > 0:
-            self._audio = self._audio[cut:]
-            self._audio_start = keep_from
