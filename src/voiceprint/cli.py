@@ -280,8 +280,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         )
     finally:
         database.dispose()
-    rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items())
-    print(f"wrote {args.file}: {rows}; {summary.audio_files} recordings")
+    print(f"wrote {args.file}: {summary}")
     return 0
 
 
@@ -299,8 +298,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         return 1
     finally:
         database.dispose()
-    rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items())
-    print(f"restored {args.file}: {rows}; {summary.audio_files} recordings")
+    print(f"restored {args.file}: {summary}")
     return 0
 
 

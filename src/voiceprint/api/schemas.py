@@ -6,9 +6,12 @@ routes put the ``data`` model's dump into ``envelope()``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from voiceprint.scoring.ranking import Match
+from voiceprint.scoring.scorer import MATCH_THRESHOLD
 from voiceprint.service.conversations import DiarizationView, SpeakerView, TurnView
 from voiceprint.service.views import Creator, FeatureView, GroupView, SampleView
 
@@ -151,13 +154,14 @@ class FeatureScore(BaseModel):
     match: bool = Field(description="Beyond Coze: score >= 50")
 
     @classmethod
-    def of(cls, match: Match) -> FeatureScore:
+    def of(cls, match: Match, threshold: float = MATCH_THRESHOLD) -> FeatureScore:
+        """``threshold``: a live stream's own ``voice_print_config.score``."""
         return cls(
             feature_id=str(match.feature_id),
             feature_name=match.name,
             feature_desc=match.desc,
             score=match.score,
-            match=match.is_match,
+            match=match.score >= threshold,
         )
 
 
@@ -184,6 +188,15 @@ class VerifyResponse(_Envelope):
     data: Verification
 
 
+def _named(match: Match | None) -> dict[str, Any]:
+    """The voiceprint fields of a diarized segment or speaker: its match's, or empty."""
+    return {
+        "feature_id": str(match.feature_id) if match else "",
+        "feature_name": match.name if match else "",
+        "match": match is not None,
+    }
+
+
 class DiarizedSegment(BaseModel):
     start_ms: int
     end_ms: int
@@ -195,15 +208,12 @@ class DiarizedSegment(BaseModel):
 
     @classmethod
     def of(cls, turn: TurnView) -> DiarizedSegment:
-        m = turn.match
         return cls(
             start_ms=turn.start_ms,
             end_ms=turn.end_ms,
             speaker=turn.speaker,
-            feature_id=str(m.feature_id) if m else "",
-            feature_name=m.name if m else "",
-            score=m.score if m else 0.0,
-            match=m is not None,
+            score=turn.match.score if turn.match else 0.0,
+            **_named(turn.match),
         )
 
 
@@ -218,15 +228,12 @@ class DiarizedSpeaker(BaseModel):
 
     @classmethod
     def of(cls, speaker: SpeakerView) -> DiarizedSpeaker:
-        best = speaker.best
         return cls(
             speaker=speaker.speaker,
             speech_ms=speaker.speech_ms,
-            feature_id=str(best.feature_id) if best else "",
-            feature_name=best.name if best else "",
             score=speaker.matches[0].score if speaker.matches else 0.0,
-            match=best is not None,
             feature_score_list=[FeatureScore.of(m) for m in speaker.matches],
+            **_named(speaker.best),
         )
 
 

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from voiceprint.api.envelope import current_logid, new_logid
 from voiceprint.api.errors import ERROR_TABLE, Code
+from voiceprint.api.schemas import FeatureScore
 from voiceprint.audio.errors import AudioError
 from voiceprint.audio.stream import StreamFormat
 from voiceprint.auth.tokens import AuthenticationFailed, authenticate
@@ -123,16 +124,7 @@ def _event(event: StreamEvent, threshold: float) -> tuple[str, dict[str, Any]]:
     if isinstance(event, SpeechStopped):
         return "input_audio_buffer.speech_stopped", {"offset_ms": event.offset_ms}
     assert isinstance(event, TurnAnswer)
-    scores = [
-        {
-            "feature_id": str(m.feature_id),
-            "feature_name": m.name,
-            "feature_desc": m.desc,
-            "score": m.score,
-            "match": m.score >= threshold,
-        }
-        for m in event.matches
-    ]
+    scores = [FeatureScore.of(m, threshold).model_dump() for m in event.matches]
     return "speaker_identify.segment", {
         "start_ms": event.start_ms,
         "end_ms": event.end_ms,

@@ -28,7 +28,8 @@ def cluster(
     n = len(embeddings)
     if n <= 1:
         return np.zeros(n, dtype=int)
-    tree = linkage(normalize(embeddings), method="average", metric="cosine")
+    vectors = normalize(embeddings)
+    tree = linkage(vectors, method="average", metric="cosine")
     if num_speakers is not None:
         labels = fcluster(tree, t=min(num_speakers, n), criterion="maxclust")
         min_size = 1  # the caller knows how many there are
@@ -39,7 +40,7 @@ def cluster(
         lower = min(min_speakers, n)
         if count > upper or count < lower:
             labels = fcluster(tree, t=max(lower, min(count, upper)), criterion="maxclust")
-    return _by_first_appearance(_refine(normalize(embeddings), labels - 1, min_size))
+    return _by_first_appearance(_refine(vectors, labels - 1, min_size))
 
 
 def _refine(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from voiceprint.audio.decode import decode_audio
+from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.clock import now
@@ -59,13 +59,7 @@ class Recordings:
         """Decode each upload and run it through the voice engine, one inference slot each."""
         results = []
         for upload in uploads:
-            with STAGE.labels("decode").time():
-                audio = decode_audio(
-                    upload.data,
-                    sample_rate=upload.sample_rate,
-                    channels=upload.channels,
-                    max_seconds=self._max_audio_seconds,
-                )
+            audio = _decode(upload, self._max_audio_seconds)
             with self._gate.slot():
                 results.append(self._voice.analyse(audio, policy))
         return results
@@ -106,12 +100,7 @@ class Recordings:
         max_seconds: float,
     ) -> Conversation:
         """Decode a long recording and find who spoke when (one inference slot throughout)."""
-        audio = decode_audio(
-            upload.data,
-            sample_rate=upload.sample_rate,
-            channels=upload.channels,
-            max_seconds=max_seconds,
-        )
+        audio = _decode(upload, max_seconds)
         with self._gate.slot():
             segments = self._voice.detector.segments(audio.samples)
             diarization = diarizer.diarize(
@@ -130,3 +119,13 @@ class Recordings:
     def delete(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._blobs.delete(key)
+
+
+def _decode(upload: AudioUpload, max_seconds: float) -> Audio:
+    with STAGE.labels("decode").time():
+        return decode_audio(
+            upload.data,
+            sample_rate=upload.sample_rate,
+            channels=upload.channels,
+            max_seconds=max_seconds,
+        )

@@ -43,6 +43,10 @@ class ArchiveSummary:
     rows: dict[str, int]
     audio_files: int
 
+    def __str__(self) -> str:
+        rows = ", ".join(f"{n} {table}" for table, n in self.rows.items())
+        return f"{rows}; {self.audio_files} recordings"
+
 
 def _row(model: type[Base], row: Base) -> dict[str, Any]:
     data = {c.key: getattr(row, c.key) for c in model.__table__.columns}
