@@ -7,6 +7,8 @@ import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -43,6 +45,16 @@ def run_cli(
         text=True,
         check=False,
     )
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "it") -> None:
+    """Poll ``condition`` until it holds: for what a server writes after it has answered
+    (log lines, metrics counted once the response is sent, files)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}")
+        time.sleep(0.05)
 
 
 def speech_files(set_name: str, speaker: str | None = None) -> list[Path]:

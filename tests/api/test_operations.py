@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Server, start_sqlite
-from tests.conftest import read_speech, speech_files, wav_bytes
+from tests.conftest import read_speech, speech_files, wait_for, wav_bytes
 
 PREFIX = "/v1/audio/voiceprint_groups"
 
@@ -44,23 +44,30 @@ def test_metrics_count_requests_stages_and_stored_things(ops: Server) -> None:
     assert (
         httpx.get(f"{ops.url}/metrics", headers=auth).status_code == 401
     )  # an API token is not it
-    text = httpx.get(f"{ops.url}/metrics", headers={"Authorization": "Bearer scrape-me"}).text
-    lines = text.splitlines()
 
-    def value(prefix: str) -> float:
+    def scrape() -> str:
+        return httpx.get(f"{ops.url}/metrics", headers={"Authorization": "Bearer scrape-me"}).text
+
+    def value(prefix: str, text: str) -> float:
+        lines = text.splitlines()
         return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
 
-    assert (
-        value(
-            'voiceprint_requests_total{method="POST",route="/v1/audio/voiceprint_groups/{group_id}/features",status="200"}'
-        )
-        == 1
+    # A request is counted once its answer has gone out, so the count may trail the answer.
+    requests = 'voiceprint_requests_total{{method="POST",route="{}/{{group_id}}/{}",status="{}"}}'
+    enrolled = requests.format(PREFIX, "features", 200)
+    refused = requests.format(PREFIX, "speaker_identify", 400)
+    wait_for(
+        lambda: value(enrolled, scrape()) >= 1 and value(refused, scrape()) >= 1,
+        what="both requests to be counted",
     )
-    assert value('voiceprint_refused_total{code="4301"}') == 1
-    assert value('voiceprint_stage_seconds_count{stage="embedding"}') >= 1
-    assert value('voiceprint_stage_seconds_count{stage="decode"}') >= 2
-    assert value('voiceprint_stored{kind="voiceprints"}') == 1
-    assert value('voiceprint_stored{kind="groups"}') == 1
+    text = scrape()
+    lines = text.splitlines()
+    assert value(enrolled, text) == 1
+    assert value('voiceprint_refused_total{code="4301"}', text) == 1
+    assert value('voiceprint_stage_seconds_count{stage="embedding"}', text) >= 1
+    assert value('voiceprint_stage_seconds_count{stage="decode"}', text) >= 2
+    assert value('voiceprint_stored{kind="voiceprints"}', text) == 1
+    assert value('voiceprint_stored{kind="groups"}', text) == 1
     assert any(line.startswith("voiceprint_model_info{") for line in lines)
     assert not re.search(r'route="[^"]*/[0-9]{6,}', text)  # templates, never ids
 
@@ -71,11 +78,15 @@ def test_json_logs_carry_the_logid_and_nothing_secret(ops: Server) -> None:
         f"{ops.url}{PREFIX}?name=Secret", headers={"Authorization": f"Bearer {token}"}
     )
     logid = response.headers["x-tt-logid"]
-    records = [
-        json.loads(line) for line in ops.log.read_text().splitlines() if line.startswith("{")
-    ]
-    mine = [r for r in records if r["logid"] == logid]
-    assert mine and mine[-1]["message"].startswith(f"GET {PREFIX} 200")
-    assert {"time", "level", "logger", "logid", "message"} <= set(mine[-1])
+
+    def mine() -> list[dict]:
+        lines = ops.log.read_text().split("\n")[:-1]  # whole lines only
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        return [r for r in records if r["logid"] == logid]
+
+    # The access line is written once the answer has gone out.
+    wait_for(lambda: bool(mine()), what="the request's log line")
+    assert mine()[-1]["message"].startswith(f"GET {PREFIX} 200")
+    assert {"time", "level", "logger", "logid", "message"} <= set(mine()[-1])
     text = ops.log.read_text()
     assert token not in text and "Secret" not in text and "scrape-me" not in text
