@@ -119,7 +119,7 @@ async def health(caller: KeyCaller, speakers: Directory) -> dict[str, Any]:
 async def register(request: Request, caller: Caller, speakers: Directory) -> dict[str, Any]:
     fields, audio = await _form(request)
     speaker_id = speaker_id_of(_field(fields, "speaker_id"))
-    await run_in_threadpool(speakers.register, caller, speaker_id, audio)
+    await run_in_threadpool(speakers.register, caller, speaker_id, [audio])
     return {"success": True, "msg": f"已登记: {speaker_id}"}
 
 

@@ -67,18 +67,18 @@ class Speakers:
         # id would make two voiceprints); writes are rare, so they take turns.
         self._lock = threading.RLock()
 
-    def register(self, caller: Principal, speaker_id: str, upload: AudioUpload) -> int:
-        """Enrol ``speaker_id`` from one recording, replacing the voice it had."""
+    def register(self, caller: Principal, speaker_id: str, uploads: Sequence[AudioUpload]) -> int:
+        """Enrol ``speaker_id`` from its recordings, replacing the voice it had."""
         with self._lock:
             group_id = self._group(caller)
             existing = [feature_id for feature_id, _ in self._voiceprints(group_id, [speaker_id])]
             if not existing:
                 feature_id, _ = self._service.create_feature(
-                    caller, group_id, speaker_id[:NAME_LENGTH], speaker_id, [upload]
+                    caller, group_id, speaker_id[:NAME_LENGTH], speaker_id, uploads
                 )
                 return feature_id
             first, *extra = existing
-            self._service.update_feature(caller, group_id, first, None, None, [upload])
+            self._service.update_feature(caller, group_id, first, None, None, uploads)
             for feature_id in extra:  # one voice per id, as voiceprint-api keeps it
                 self._service.delete_feature(caller, group_id, feature_id)
             return first
@@ -130,6 +130,23 @@ class Speakers:
             return 0
         with self._sessions() as session:
             return session.scalar(select(func.count()).where(Feature.group_id == group_id)) or 0
+
+    def unvoiced(self, caller: Principal, speaker_ids: Sequence[str]) -> list[str]:
+        """Which of ``speaker_ids`` have a voiceprint here but no recording in it yet."""
+        group_id = self._find_group(caller)
+        if group_id is None:
+            return []
+        with self._sessions() as session:
+            empty = set(
+                session.scalars(
+                    select(Feature.description).where(
+                        Feature.group_id == group_id,
+                        Feature.description.in_(speaker_ids),
+                        ~Feature.samples.any(),
+                    )
+                )
+            )
+        return [s for s in speaker_ids if s in empty]
 
     def _group(self, caller: Principal) -> int:
         """The caller's group, made now if it has none (call with the lock held)."""
