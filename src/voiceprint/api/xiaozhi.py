@@ -14,14 +14,15 @@ match from 50, so ``client_score`` maps 0-50 onto 0-0.4 and 50-100 onto 0.4-1
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from voiceprint.api.bodies import read_fields
+from voiceprint.api.bodies import multipart_doc, parse_model, read_fields
 from voiceprint.api.envelope import current_logid
 from voiceprint.api.errors import ERROR_TABLE
 from voiceprint.api.routes import Caller, authenticate_request, get_caller
@@ -95,18 +96,34 @@ KeyCaller = Annotated[Principal, Depends(_key)]
 Directory = Annotated[Speakers, Depends(_speakers)]
 
 
-async def _form(request: Request) -> tuple[dict[str, Any], AudioUpload]:
+class RegisterForm(BaseModel):
+    speaker_id: str = Field(description="The id the client knows this voice by (≤ 255)")
+
+
+class IdentifyForm(BaseModel):
+    speaker_ids: str = Field(description="Candidate speaker_ids, comma-separated")
+
+
+Form = TypeVar("Form", RegisterForm, IdentifyForm)
+
+
+def _multipart(model: type[BaseModel]) -> dict[str, Any]:
+    doc = multipart_doc(model, file_required=True)
+    schema = doc["requestBody"]["content"]["multipart/form-data"]["schema"]
+    schema["properties"]["file"] = {
+        "type": "string",
+        "format": "binary",
+        "description": "One recording: WAV as xiaozhi sends it, or FLAC, Ogg, MP3",
+    }
+    return doc
+
+
+async def _form(request: Request, model: type[Form]) -> tuple[Form, AudioUpload]:
     body = await read_fields(request, request.app.state.settings.max_upload_bytes)
+    fields = parse_model(model, body.fields)
     if len(body.files) != 1:
         raise InvalidParameter("send exactly one 'file' part with the audio (WAV)")
-    return body.fields, AudioUpload(body.files[0])
-
-
-def _field(fields: dict[str, Any], name: str) -> str:
-    value = fields.get(name)
-    if not isinstance(value, str):
-        raise InvalidParameter(f"'{name}' is required: send it as a form field")
-    return value
+    return fields, AudioUpload(body.files[0])
 
 
 @router.get("/health", summary="Status and how many voiceprints the key's group holds")
@@ -115,18 +132,26 @@ async def health(caller: KeyCaller, speakers: Directory) -> dict[str, Any]:
     return {"total_voiceprints": count, "status": "healthy"}
 
 
-@router.post("/register", summary="Enrol speaker_id from a recording (replaces its voice)")
+@router.post(
+    "/register",
+    summary="Enrol speaker_id from a recording (replaces its voice)",
+    openapi_extra=_multipart(RegisterForm),
+)
 async def register(request: Request, caller: Caller, speakers: Directory) -> dict[str, Any]:
-    fields, audio = await _form(request)
-    speaker_id = speaker_id_of(_field(fields, "speaker_id"))
+    form, audio = await _form(request, RegisterForm)
+    speaker_id = speaker_id_of(form.speaker_id)
     await run_in_threadpool(speakers.register, caller, speaker_id, [audio])
     return {"success": True, "msg": f"已登记: {speaker_id}"}
 
 
-@router.post("/identify", summary="Which of speaker_ids is speaking ('' when nobody matches)")
+@router.post(
+    "/identify",
+    summary="Which of speaker_ids is speaking ('' when nobody matches)",
+    openapi_extra=_multipart(IdentifyForm),
+)
 async def identify(request: Request, caller: Caller, speakers: Directory) -> dict[str, Any]:
-    fields, audio = await _form(request)
-    candidates = speaker_ids_of(_field(fields, "speaker_ids"))
+    form, audio = await _form(request, IdentifyForm)
+    candidates = speaker_ids_of(form.speaker_ids)
     found = await run_in_threadpool(speakers.identify, caller, candidates, audio)
     return {"speaker_id": found.speaker_id or "", "score": client_score(found.score)}
 
