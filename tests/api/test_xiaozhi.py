@@ -2,7 +2,7 @@
 
 Requests are shaped as the xiaozhi server's ``voiceprint_provider.py`` and its manager-api
 send them: the key from ``/voiceprint/health?key=...``, ``Authorization: Bearer <key>``,
-multipart ``speaker_id``/``speaker_ids`` + ``file`` (``audio.wav``).
+multipart ``speaker_id``/``speaker_ids`` + ``file`` (``audio.wav``). On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def _enrolment(speaker: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def key(sqlite_server: Server) -> str:
-    return sqlite_server.token("xiaozhi")
+def key(server: Server) -> str:
+    return server.token("xiaozhi")
 
 
 @pytest.fixture(scope="module")
-def client(sqlite_server: Server, key: str) -> Iterator[httpx.Client]:
+def client(server: Server, key: str) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    with httpx.Client(base_url=sqlite_server.url, headers=headers, timeout=60) as http:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
         yield http
 
 
@@ -63,8 +63,8 @@ def _identify(client: httpx.Client, speaker_ids: list[str], audio: bytes) -> dic
     return response.json()
 
 
-def _health(sqlite_server: Server, key: str) -> dict:
-    response = httpx.get(f"{sqlite_server.url}/voiceprint/health", params={"key": key})
+def _health(server: Server, key: str) -> dict:
+    response = httpx.get(f"{server.url}/voiceprint/health", params={"key": key})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -77,10 +77,10 @@ def _refused(response: httpx.Response, status: int, code: int) -> str:
     return body["detail"]
 
 
-def _coze_voices(sqlite_server: Server, key: str) -> dict[str, dict]:
+def _coze_voices(server: Server, key: str) -> dict[str, dict]:
     """The xiaozhi group's voiceprints as the Coze API lists them, by desc (the speaker_id)."""
     with httpx.Client(
-        base_url=sqlite_server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
     ) as coze:
         groups = coze.get(COZE, params={"name": "xiaozhi"}).json()["data"]["items"]
         assert len(groups) == 1, groups
@@ -97,16 +97,16 @@ def test_score_mapping_puts_the_client_threshold_on_our_decision() -> None:
     assert scores == sorted(scores)
 
 
-def test_health_before_any_voiceprint(sqlite_server: Server, key: str) -> None:
-    assert _health(sqlite_server, key) == {"total_voiceprints": 0, "status": "healthy"}
+def test_health_before_any_voiceprint(server: Server, key: str) -> None:
+    assert _health(server, key) == {"total_voiceprints": 0, "status": "healthy"}
 
 
-def test_register_three_people(client: httpx.Client, sqlite_server: Server, key: str) -> None:
+def test_register_three_people(client: httpx.Client, server: Server, key: str) -> None:
     for speaker_id, reader in PEOPLE.items():
         response = _register(client, speaker_id, _enrolment(reader))
         assert response.status_code == 200, response.text
         assert response.json() == {"success": True, "msg": f"已登记: {speaker_id}"}
-    assert _health(sqlite_server, key)["total_voiceprints"] == 3
+    assert _health(server, key)["total_voiceprints"] == 3
 
 
 def test_identify_each_from_another_recording(client: httpx.Client) -> None:
@@ -134,17 +134,15 @@ def test_identify_with_no_voiceprint_for_the_candidates(client: httpx.Client) ->
     assert found == {"speaker_id": "", "score": 0.0}
 
 
-def test_the_coze_api_sees_the_same_voices(
-    client: httpx.Client, sqlite_server: Server, key: str
-) -> None:
-    voices = _coze_voices(sqlite_server, key)
+def test_the_coze_api_sees_the_same_voices(client: httpx.Client, server: Server, key: str) -> None:
+    voices = _coze_voices(server, key)
     assert set(voices) == set(PEOPLE)
     uuid = "3f2a9c41d5e84b7f9a0c6e1d2b3a4f50"
     assert voices[uuid]["name"] == uuid[:20] and voices["张三"]["name"] == "张三"
     probe = _recording(PEOPLE["张三"], 7)
     group_id = voices["张三"]["group_id"]
     with httpx.Client(
-        base_url=sqlite_server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
     ) as coze:
         answer = coze.post(
             f"{COZE}/{group_id}/speaker_identify", data={"top_k": "1"}, files={"file": probe}
@@ -157,9 +155,9 @@ def test_the_coze_api_sees_the_same_voices(
     }
 
 
-def test_the_console_shows_them(browser_page, key: str, sqlite_server: Server) -> None:  # noqa: F811
+def test_the_console_shows_them(browser_page, key: str, server: Server) -> None:  # noqa: F811
     page, _, _ = browser_page
-    page.goto(f"{sqlite_server.url}/console/")
+    page.goto(f"{server.url}/console/")
     page.fill("#token", key)
     page.click("button:has-text('Sign in')")
     page.wait_for_selector("tr[data-group='xiaozhi']")
@@ -168,36 +166,34 @@ def test_the_console_shows_them(browser_page, key: str, sqlite_server: Server) -
         page.wait_for_selector(f"tr[data-voice='{speaker_id[:20]}']")
 
 
-def test_register_again_replaces_the_voice(
-    client: httpx.Client, sqlite_server: Server, key: str
-) -> None:
-    before = _coze_voices(sqlite_server, key)["test1"]
-    stored = len(sqlite_server.audio_files())
+def test_register_again_replaces_the_voice(client: httpx.Client, server: Server, key: str) -> None:
+    before = _coze_voices(server, key)["test1"]
+    stored = len(server.audio_files())
     assert _register(client, "test1", _enrolment(NEWCOMER)).status_code == 200
-    after = _coze_voices(sqlite_server, key)["test1"]
+    after = _coze_voices(server, key)["test1"]
     assert after["id"] == before["id"] and len(after["samples"]) == 1
-    assert len(sqlite_server.audio_files()) == stored  # the old recording is gone
+    assert len(server.audio_files()) == stored  # the old recording is gone
     assert _identify(client, list(PEOPLE), _recording(NEWCOMER, 5))["speaker_id"] == "test1"
     old_voice = _identify(client, list(PEOPLE), _recording(PEOPLE["test1"], 5))
     assert old_voice["speaker_id"] == "", old_voice
-    assert _health(sqlite_server, key)["total_voiceprints"] == 3
+    assert _health(server, key)["total_voiceprints"] == 3
 
 
-def test_delete(client: httpx.Client, sqlite_server: Server, key: str) -> None:
-    stored = len(sqlite_server.audio_files())
+def test_delete(client: httpx.Client, server: Server, key: str) -> None:
+    stored = len(server.audio_files())
     response = client.delete("/voiceprint/张三")
     assert response.status_code == 200
     assert response.json() == {"success": True, "msg": "已删除: 张三"}
-    assert len(sqlite_server.audio_files()) == stored - 1
-    assert _health(sqlite_server, key)["total_voiceprints"] == 2
-    assert "张三" not in _coze_voices(sqlite_server, key)
+    assert len(server.audio_files()) == stored - 1
+    assert _health(server, key)["total_voiceprints"] == 2
+    assert "张三" not in _coze_voices(server, key)
     found = _identify(client, list(PEOPLE), _recording(PEOPLE["张三"], 5))
     assert found["speaker_id"] == ""
     assert "张三" in _refused(client.delete("/voiceprint/张三"), 404, 4200)
 
 
-def test_a_wrong_key_gets_401(sqlite_server: Server, key: str) -> None:
-    url = sqlite_server.url
+def test_a_wrong_key_gets_401(server: Server, key: str) -> None:
+    url = server.url
     wrong = key[:-4] + "abcd"
     audio = {"file": ("audio.wav", _recording(STRANGER, 0), "audio/wav")}
     bearer = {"Authorization": f"Bearer {wrong}"}
