@@ -73,10 +73,7 @@ class Speakers:
             group_id = self._group(caller)
             existing = [feature_id for feature_id, _ in self._voiceprints(group_id, [speaker_id])]
             if not existing:
-                feature_id, _ = self._service.create_feature(
-                    caller, group_id, speaker_id[:NAME_LENGTH], speaker_id, uploads
-                )
-                return feature_id
+                return self._create(caller, group_id, speaker_id, uploads)
             first, *extra = existing
             self._service.update_feature(caller, group_id, first, None, None, uploads)
             for feature_id in extra:  # one voice per id, as voiceprint-api keeps it
@@ -90,9 +87,7 @@ class Speakers:
             known = {speaker_id for _, speaker_id in self._voiceprints(group_id, speaker_ids)}
             added = [s for s in dict.fromkeys(speaker_ids) if s not in known]
             for speaker_id in added:
-                self._service.create_feature(
-                    caller, group_id, speaker_id[:NAME_LENGTH], speaker_id, []
-                )
+                self._create(caller, group_id, speaker_id, [])
             return added
 
     def identify(
@@ -147,6 +142,13 @@ class Speakers:
                 )
             )
         return [s for s in speaker_ids if s in empty]
+
+    def _create(
+        self, caller: Principal, group_id: int, speaker_id: str, uploads: Sequence[AudioUpload]
+    ) -> int:
+        name = speaker_id[:NAME_LENGTH]  # what people see; the desc keeps the id in full
+        feature_id, _ = self._service.create_feature(caller, group_id, name, speaker_id, uploads)
+        return feature_id
 
     def _group(self, caller: Principal) -> int:
         """The caller's group, made now if it has none (call with the lock held)."""
