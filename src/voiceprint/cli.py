@@ -302,6 +302,45 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_xiaozhi(args: argparse.Namespace) -> int:
+    from voiceprint.auth.tokens import account_principal
+    from voiceprint.service.factory import build_runtime
+    from voiceprint.service.migration import migrate_speakers
+    from voiceprint.service.speakers import Speakers
+    from voiceprint.store.xiaozhi import ExportError, read_export
+
+    try:
+        exported = read_export(Path(args.file))
+    except (ExportError, OSError) as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.audio_dir and not Path(args.audio_dir).is_dir():
+        print(f"error: --audio-dir {args.audio_dir} is not a folder", file=sys.stderr)
+        return 1
+    runtime = build_runtime(get_settings())
+    try:
+        with runtime.sessions() as session:
+            caller = account_principal(session, args.user, args.workspace)
+        if caller is None:
+            print(
+                f"error: no user '{args.user}' in workspace '{args.workspace}'; make the key "
+                f"xiaozhi will use first: voiceprint token create --user {args.user} "
+                f"--workspace {args.workspace}",
+                file=sys.stderr,
+            )
+            return 1
+        report = migrate_speakers(
+            Speakers(runtime.service, runtime.sessions),
+            caller,
+            [(row.speaker_id, row.dimensions) for row in exported],
+            Path(args.audio_dir) if args.audio_dir else None,
+        )
+    finally:
+        runtime.database.dispose()
+    print(report)
+    return 1 if report.refused else 0
+
+
 def _evaluation_parts(calibration: str | None = None) -> tuple[Settings, Models]:
     """Settings and models, as the server builds them."""
     from voiceprint.service.factory import load_models
@@ -505,6 +544,20 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--with-tokens", action="store_true", help="also the tokens (hashed)")
     restore = add("import", _cmd_import, "restore an export into an empty database")
     restore.add_argument("file")
+    xiaozhi = add(
+        "import-xiaozhi",
+        _cmd_import_xiaozhi,
+        "bring the speaker ids of a voiceprint-api (xiaozhi) here: FILE is `mysqldump "
+        'voiceprint_db voiceprints` output, or `mysql -B -e "SELECT speaker_id, '
+        'HEX(feature_vector) AS feature_vector FROM voiceprints" voiceprint_db` output',
+    )
+    xiaozhi.add_argument("file")
+    xiaozhi.add_argument(
+        "--audio-dir",
+        help="recordings to enrol from: <speaker_id>.wav files or <speaker_id>/ folders",
+    )
+    xiaozhi.add_argument("--user", default="xiaozhi", help="whose key xiaozhi uses (xiaozhi)")
+    xiaozhi.add_argument("--workspace", default="default", help="its workspace (default)")
     diarize = add("diarize", _cmd_diarize, "who spoke when in a recording (JSON or RTTM)")
     diarize.add_argument("file")
     diarize.add_argument("--group", type=int, help="name speakers from this group's voiceprints")

@@ -24,10 +24,12 @@ from voiceprint.api.links import SECRET_NAME, LinkSigner
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
 from voiceprint.api.routes import router
 from voiceprint.api.stream import router as stream_router
+from voiceprint.api.xiaozhi import router as xiaozhi_router
 from voiceprint.auth.ratelimit import RateLimiter
 from voiceprint.config import Settings, get_settings
 from voiceprint.metrics import LIVE_STREAMS, MODEL, REFUSED, STORED, registry
 from voiceprint.service.factory import Models, build_runtime
+from voiceprint.service.speakers import Speakers
 from voiceprint.store.models import Feature, Group
 from voiceprint.store.secrets import shared_secret
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.service = runtime.service
         app.state.models = runtime.models
         app.state.sessions = runtime.sessions
+        app.state.speakers = Speakers(runtime.service, runtime.sessions)
         app.state.links = LinkSigner(
             shared_secret(runtime.sessions, SECRET_NAME), settings.audio_url_ttl_seconds
         )
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     )
     app.include_router(router)
     app.include_router(stream_router)
+    app.include_router(xiaozhi_router)
     # The console: static files bundled in the package, talking to the API above.
     app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
     app.state.live_streams = 0

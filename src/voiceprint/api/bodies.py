@@ -92,7 +92,7 @@ def describe_validation(errors: list[Any]) -> str:
     return "invalid parameter: " + "; ".join(parts)
 
 
-def parse_model(model: type[_Body], fields: dict[str, Any]) -> Any:
+def parse_model(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
@@ -152,7 +152,7 @@ async def read_fields(request: Request, max_file_bytes: int) -> ParsedBody:
     return ParsedBody(data, [])
 
 
-def multipart_doc(model: type[_Body], file_required: bool) -> dict[str, Any]:
+def multipart_doc(model: type[BaseModel], file_required: bool) -> dict[str, Any]:
     """OpenAPI description of a multipart body: the model's fields plus ``file`` parts."""
     schema = model.model_json_schema()
     schema["properties"]["file"] = {

@@ -71,13 +71,18 @@ async def _links(request: Request) -> LinkSigner:
 
 
 def get_caller(request: Request) -> Principal:
+    return authenticate_request(request, request.headers.get("authorization"))
+
+
+def authenticate_request(request: Request, authorization: str | None) -> Principal:
+    """The caller behind ``authorization``, within the per-address and per-token limits."""
     # A client that keeps failing to authenticate is refused before any database read.
     client = request.client.host if request.client else "-"
     failures = request.app.state.failed_auth_limiter
     failures.ensure_left(client, "address")
     try:
         with request.app.state.sessions() as session:
-            caller = authenticate(session, request.headers.get("authorization"))
+            caller = authenticate(session, authorization)
     except AuthenticationFailed:
         with contextlib.suppress(RateLimited):
             failures.check(client, "address")

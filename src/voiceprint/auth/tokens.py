@@ -115,6 +115,19 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     )
 
 
+def account_principal(session: Session, user: str, workspace: str) -> Principal | None:
+    """The account ``user`` of ``workspace`` with every permission, for the operator's own
+    commands (no token involved); None if there is no such account."""
+    account = session.scalar(
+        select(Account)
+        .join(Workspace, Workspace.id == Account.workspace_id)
+        .where(Workspace.name == workspace, Account.name == user)
+    )
+    if account is None:
+        return None
+    return Principal(account.id, account.name, account.workspace_id, parse_permissions("all"), 0)
+
+
 def _split(token: str) -> tuple[int | None, str]:
     if not token.startswith(PREFIX):
         return None, token
