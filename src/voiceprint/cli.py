@@ -19,6 +19,10 @@ from voiceprint.eval.conditions import CONDITIONS
 if TYPE_CHECKING:
     from voiceprint.service.factory import Models
 
+# Who the packaged calibration is fitted on: the first speakers of each set by id
+# (the rest are held out), real phone callers included.
+DEFAULT_FIT = ("speechocean762:20", "commonvoice_zh:25", "telephone:21")
+
 
 def configure_logging() -> None:
     """One line per record, with the request's logid; JSON with VOICEPRINT_LOG_FORMAT=json."""
@@ -451,38 +455,53 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         speakers = sorted({u.speaker for u in utterances if u.set == set_name})[:count]
         chosen |= {(set_name, s) for s in speakers}
         parts.append(f"{set_name} speakers {speakers[0]}..{speakers[-1]} ({len(speakers)})")
-    mine = [u for u in utterances if (u.set, u.speaker) in chosen]
+    own_cohort = args.method == "asnorm" and not paths.spec.cohort_in_model_files
+    # Impostors serve AS-norm's packaged cohort, and the line detector's resampled side.
+    wanted = own_cohort or args.narrowband
+    impostors = {(u.set, u.speaker) for u in utterances if wanted and u.set in args.cohort}
+    mine = [u for u in utterances if (u.set, u.speaker) in chosen | impostors]
     min_speech = settings.min_probe_speech_s
     embedded = embed_corpus(voice, mine, min_speech_s=min_speech, cache=cache)
     narrowband = None
     if args.narrowband:
+        # Recordings already narrow-band (real calls) are not passed through a line again.
+        wide = [u for u, nb in zip(mine, embedded.narrowband, strict=True) if not nb]
         narrowband = embed_corpus(
-            voice, mine, min_speech_s=min_speech, cache=cache, condition=NARROWBAND
+            voice, wide, min_speech_s=min_speech, cache=cache, condition=NARROWBAND
         )
     description = (
-        ", ".join(parts) + f"; threshold at {100 * args.trial_far:g} % of different-speaker "
-        "trials in the hardest set"
+        ", ".join(parts) + f"; bar at {100 * args.decision_far:g} % of strangers passing a "
+        "decision, in the hardest set"
     )
     if narrowband:
-        description += "; narrow-band curves on the same speakers through an 8 kHz line"
-    cohort = np.load(paths.cohort) if args.method == "asnorm" else None
-    fitted = calibrate.fit(
+        description += (
+            "; narrow-band curves on the wide-band speakers through an 8 kHz line, "
+            "a telephone-line curve on the real calls"
+        )
+    if impostors:
+        description += f"; {len(impostors)} impostors of {', '.join(args.cohort)}"
+    fitted, cohort = calibrate.fit(
         embedded,
-        cohort,
         chosen,
-        trial_far=args.trial_far,
+        decision_far=args.decision_far,
         description=description,
         method=args.method,
-        centre=args.centre,
         narrowband=narrowband,
+        cohort=impostors,
+        model_cohort=np.load(paths.cohort) if args.method == "asnorm" and not own_cohort else None,
+        top_k=args.top_k,
+        centre=args.centre,
     )
     out = Path(args.out) if args.out else paths.calibration
     fitted.save(out)
-    print(f"threshold {fitted.threshold}, slope {fitted.slope}: {description}")
-    if fitted.narrowband:
-        for name, curve in (("narrow-band", fitted.narrowband), ("mixed", fitted.mixed)):
-            print(f"{name}: threshold {curve.threshold}, slope {curve.slope}")
-    print(f"wrote {out}")
+    if cohort is not None:
+        np.save(out.with_name("cohort.npy"), cohort.astype(np.float32))
+    print(f"threshold {fitted.threshold} (+{fitted.per_decade} per decade), slope {fitted.slope}")
+    others = (("narrow-band", fitted.narrowband), ("mixed", fitted.mixed))
+    for name, curve in (*others, ("telephone line", fitted.telephone)):
+        if curve:
+            print(f"{name}: threshold {curve.threshold} (+{curve.per_decade}), slope {curve.slope}")
+    print(f"wrote {out}" + (f" and {len(cohort)} cohort voices" if cohort is not None else ""))
     return 0
 
 
@@ -594,15 +613,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit",
         action="append",
         metavar="SET:N",
-        help="fit on the first N speakers of SET (repeatable; "
-        "default speechocean762:20 and commonvoice_zh:25)",
+        help=f"fit on the first N speakers of SET (repeatable; default {' '.join(DEFAULT_FIT)})",
     )
     calibrate.add_argument(
-        "--trial-far", type=float, default=0.001, help="different-speaker trials accepted at 50"
+        "--decision-far",
+        type=float,
+        default=0.003,
+        help="share of strangers that may pass one decision (identify, verify) at 50",
     )
     calibrate.add_argument(
-        "--method", choices=("cosine", "asnorm"), default="cosine", help="score normalisation"
+        "--method", choices=("cosine", "asnorm"), default="asnorm", help="score normalisation"
     )
+    calibrate.add_argument(
+        "--cohort",
+        nargs="+",
+        default=["cohort"],
+        metavar="SET",
+        help="sets whose speakers serve as impostors only (AS-norm's packaged cohort, "
+        "the resampled side of the phone-line detector)",
+    )
+    calibrate.add_argument("--top-k", type=int, default=50, help="AS-norm's closest impostors")
     calibrate.add_argument("--centre", action="store_true", help="subtract the fitting mean")
     calibrate.add_argument(
         "--narrowband", action="store_true", help="also fit a curve for 8 kHz (telephone) speech"
@@ -615,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "calibrate" and not args.fit:
-        args.fit = ["speechocean762:20", "commonvoice_zh:25"]
+        args.fit = list(DEFAULT_FIT)
     return args.handler(args)
 
 

@@ -364,10 +364,25 @@ def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> Non
         api.post(f"{PREFIX}/{group_id}/features/{feature_id}/verify", files={"file": probe})
     )
     assert result["match"] is True and result["score"] >= 50
-    other = wav_bytes(*read_speech(speech_files("librispeech", "533")[0]))
+    other = wav_bytes(*read_speech(speech_files("librispeech", "533")[1]))  # 9 s
     result = _ok(
         api.post(f"{PREFIX}/{group_id}/features/{feature_id}/verify", files={"file": other})
     )
     assert result == {"score": result["score"], "match": False, "decision": "different_speaker"}
     assert result["score"] < 50
+
+    # A miss on little speech (2.5 s, under 2 s of it speech) is no evidence of a stranger;
+    # identify says so too.
+    short = wav_bytes(*read_speech(speech_files("librispeech", "533")[0]))
+    result = _ok(
+        api.post(f"{PREFIX}/{group_id}/features/{feature_id}/verify", files={"file": short})
+    )
+    assert result["match"] is False and result["decision"] == "too_little_speech"
+    for audio, decision in (
+        (probe, "same_speaker"),
+        (other, "different_speaker"),
+        (short, "too_little_speech"),
+    ):
+        found = _ok(api.post(f"{PREFIX}/{group_id}/speaker_identify", files={"file": audio}))
+        assert found["decision"] == decision
     api.delete(f"{PREFIX}/{group_id}/features/{feature_id}")

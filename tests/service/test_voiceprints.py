@@ -57,14 +57,14 @@ def test_enrol_then_identify_and_verify_the_right_person(runtime: Runtime) -> No
         for s in SPEAKERS
     }
     for speaker in SPEAKERS:
-        matches = service.identify(alice, group, _recording(speaker, 1), top_k=None)
+        matches = service.identify(alice, group, _recording(speaker, 1), top_k=None).matches
         assert matches[0].feature_id == ids[speaker]
         assert matches[0].is_match and not any(m.is_match for m in matches[1:])
         assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
-    assert len(service.identify(alice, group, _recording("1688", 2), top_k=1)) == 1
+    assert len(service.identify(alice, group, _recording("1688", 2), top_k=1).matches) == 1
 
-    same = service.verify(alice, group, ids["2033"], _recording("2033", 2))
-    other = service.verify(alice, group, ids["2033"], _recording("3080", 2))
+    (same,) = service.verify(alice, group, ids["2033"], _recording("2033", 2)).matches
+    (other,) = service.verify(alice, group, ids["2033"], _recording("3080", 2)).matches
     assert same.is_match and same.score >= 50
     assert not other.is_match and other.score < 50
 
@@ -149,4 +149,4 @@ def test_replacing_the_audio_replaces_every_sample_and_file(runtime: Runtime) ->
     assert view.name == "renamed" and len(view.samples) == 1
     after = set(_audio_files(runtime))
     assert len(after) == 1 and not after & before
-    assert service.identify(alice, group, _recording("2033", 1), None)[0].is_match
+    assert service.identify(alice, group, _recording("2033", 1), None).matches[0].is_match

@@ -311,9 +311,8 @@ async def speaker_identify(
     group_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
     body, (audio,) = await _audio_form(request, Identify, files="one")
-    matches = await run_in_threadpool(service.identify, caller, group_id, audio, body.top_k)
-    scores = [schemas.FeatureScore.of(m) for m in matches]
-    return _ok(schemas.FeatureScoreList(feature_score_list=scores))
+    recognition = await run_in_threadpool(service.identify, caller, group_id, audio, body.top_k)
+    return _ok(schemas.FeatureScoreList.of(recognition))
 
 
 @router.post(
@@ -346,5 +345,5 @@ async def verify(
     group_id: Id, feature_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
     _, (audio,) = await _audio_form(request, PcmFields, files="one")
-    match = await run_in_threadpool(service.verify, caller, group_id, feature_id, audio)
-    return _ok(schemas.Verification.of(match))
+    recognition = await run_in_threadpool(service.verify, caller, group_id, feature_id, audio)
+    return _ok(schemas.Verification.of(recognition))

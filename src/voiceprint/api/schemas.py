@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from voiceprint.scoring.ranking import Match
+from voiceprint.scoring.ranking import Match, Recognition
 from voiceprint.scoring.scorer import MATCH_THRESHOLD
 from voiceprint.service.conversations import DiarizationView, SpeakerView, TurnView
 from voiceprint.service.views import Creator, FeatureView, GroupView, SampleView
@@ -165,8 +165,21 @@ class FeatureScore(BaseModel):
         )
 
 
+DECISION = (
+    '"same_speaker" (the best match reaches 50), "different_speaker", or '
+    '"too_little_speech": no match, but the recording held too little speech for a miss '
+    "to mean a stranger (send more)"
+)
+
+
 class FeatureScoreList(BaseModel):
     feature_score_list: list[FeatureScore]
+    decision: str = Field(description=DECISION)  # beyond Coze
+
+    @classmethod
+    def of(cls, recognition: Recognition) -> FeatureScoreList:
+        scores = [FeatureScore.of(m) for m in recognition.matches]
+        return cls(feature_score_list=scores, decision=recognition.decision)
 
 
 class IdentifyResponse(_Envelope):
@@ -176,12 +189,12 @@ class IdentifyResponse(_Envelope):
 class Verification(BaseModel):
     score: float
     match: bool
-    decision: str = Field(description='"same_speaker" or "different_speaker"')
+    decision: str = Field(description=DECISION)
 
     @classmethod
-    def of(cls, match: Match) -> Verification:
-        decision = "same_speaker" if match.is_match else "different_speaker"
-        return cls(score=match.score, match=match.is_match, decision=decision)
+    def of(cls, recognition: Recognition) -> Verification:
+        (match,) = recognition.matches
+        return cls(score=match.score, match=match.is_match, decision=recognition.decision)
 
 
 class VerifyResponse(_Envelope):

@@ -1,23 +1,78 @@
 """Fit the score calibration on labelled speech (``voiceprint calibrate``).
 
-The decision threshold (score 50) is the normalised score at which a target
-share of different-speaker trials is accepted, taken in each fitting set apart
-and the highest kept: impostors of one language and channel score alike, so a
-threshold that holds in each domain seen holds best in one not seen. The slope
-comes from a class-balanced logistic regression of same/different on the
-normalised score of all fitting trials. Narrow-band (telephone) speech gets its
-own curves, fitted the same way on the same speakers passed through an 8 kHz
-line: one for narrow-band against narrow-band, one for narrow-band against
-wide-band recordings.
+Four conditions get a curve each: wide-band against wide-band; narrow-band
+against narrow-band, from the wide-band fitting speakers resampled to 8 kHz
+(``narrowband``); real phone calls against each other, from the fitting
+recordings that are narrow-band as recorded (the ``telephone`` set's callers);
+and narrow against wide (the resampled version of a recording against the
+others as recorded). Real calls and resampled speech are told apart by the
+direction from the mean embedding of the one to that of the other.
+
+The bar (score 50) is set for a decision, not a pair: a stranger probing a
+group of N voiceprints passes if any one of N scores reaches it. In each set
+the tail of the different-speaker scores is fitted as a straight line of
+log10(false accepts) against the score; the bar for N voiceprints is where that
+line reaches ``decision_far / N``. The highest bar of the sets is kept (impostors
+of one language and channel score alike, so a bar that holds in each domain
+seen holds best in one not seen). The slope comes from a class-balanced
+logistic regression of same/different on the normalised score of all trials.
+
+With AS-norm the packaged cohort is the fitting speakers' and the cohort
+speakers' voices (one mean embedding per speaker and condition). Fitting
+trials must not meet their own speaker in the cohort, so the fitting speakers
+are dealt into two halves and each half is scored against a cohort holding
+the other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import numpy as np
 
-from voiceprint.eval.metrics import threshold_for_far
 from voiceprint.eval.runner import Embedded
 from voiceprint.scoring.scorer import Calibration, Curve, Scorer, normalize
+
+# The tail of the different-speaker scores that the line is fitted to: between
+# these shares of trials accepted (below it, too few trials to see a slope).
+TAIL_FROM = 1e-2
+TAIL_TO = 3e-4
+# The largest group the bar is worked out for; beyond it the line is extrapolated.
+LARGEST_GROUP = 1000
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One embedded recording of a labelled speaker, as a trial side."""
+
+    set: str
+    speaker: str
+    recording: str  # the utterance's key: its two versions (as recorded, line) share it
+    vector: np.ndarray
+    narrowband: bool
+
+    @property
+    def who(self) -> tuple[str, str]:
+        return self.set, self.speaker
+
+
+def voices(embedded: Embedded, speakers: set[tuple[str, str]] | None = None) -> list[Voice]:
+    """The accepted recordings of ``speakers`` (all when None)."""
+    return [
+        Voice(u.set, u.speaker, u.key, v, nb)
+        for u, v, nb in zip(embedded.utterances, embedded.vectors, embedded.narrowband, strict=True)
+        if v is not None and (speakers is None or (u.set, u.speaker) in speakers)
+    ]
+
+
+def cohort_of(recordings: Iterable[Voice]) -> np.ndarray:
+    """One normalised mean embedding per speaker and condition."""
+    by_voice: dict[tuple[str, str, bool], list[np.ndarray]] = {}
+    for r in recordings:
+        by_voice.setdefault((r.set, r.speaker, r.narrowband), []).append(r.vector)
+    keys = sorted(by_voice)
+    return normalize(np.stack([normalize(np.stack(by_voice[k])).mean(axis=0) for k in keys]))
 
 
 def logistic_slope(target: np.ndarray, nontarget: np.ndarray, iterations: int = 50) -> float:
@@ -35,89 +90,181 @@ def logistic_slope(target: np.ndarray, nontarget: np.ndarray, iterations: int = 
     return float(params[0])
 
 
-def calibration_trials(
-    probes: Embedded, enrolled: Embedded, scorer: Scorer, speakers: set[tuple[str, str]]
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per set: same- and different-speaker normalised scores among the given speakers.
+@dataclass(frozen=True)
+class Tail:
+    """log10(share of different-speaker trials at or above a score) = intercept + slope * score."""
 
-    ``probes`` and ``enrolled`` hold the same utterances, maybe in two conditions;
-    every pair of two different utterances is a trial.
-    """
-    trials = {}
-    for set_name in sorted({s for s, _ in speakers}):
-        rows = [
-            (u.speaker, p, e)
-            for u, p, e in zip(probes.utterances, probes.vectors, enrolled.vectors, strict=True)
-            if u.set == set_name
-            and (u.set, u.speaker) in speakers
-            and p is not None
-            and e is not None
-        ]
-        labels = np.array([s for s, _, _ in rows])
-        matrix = scorer.raw_matrix(
-            np.stack([p for _, p, _ in rows]), np.stack([e for _, _, e in rows])
+    intercept: float
+    slope: float
+
+    @classmethod
+    def fit(cls, nontarget: np.ndarray) -> Tail:
+        ordered = np.sort(nontarget)[::-1]
+        accepted = np.arange(1, len(ordered) + 1) / len(ordered)
+        tail = (accepted <= TAIL_FROM) & (accepted >= TAIL_TO)
+        if tail.sum() < 3:
+            raise ValueError(
+                f"{len(ordered)} different-speaker trials are too few to fit the tail; "
+                f"fit on more speakers"
+            )
+        slope, intercept = np.polyfit(ordered[tail], np.log10(accepted[tail]), 1)
+        return cls(float(intercept), float(slope))
+
+    def score_at(self, far: float) -> float:
+        """The score above which a share ``far`` of different-speaker trials lies."""
+        return (np.log10(far) - self.intercept) / self.slope
+
+
+def trials(
+    probes: list[Voice], enrolled: list[Voice], scorer: Scorer
+) -> tuple[np.ndarray, np.ndarray]:
+    """Same- and different-speaker normalised scores of every pair of two recordings: each
+    pair once when ``probes is enrolled``, else every probe against every enrolled
+    recording but its own other version."""
+    matrix = scorer.raw_matrix(
+        np.stack([p.vector for p in probes]), np.stack([e.vector for e in enrolled])
+    )
+    who_p = np.array([f"{p.set}/{p.speaker}" for p in probes])
+    who_e = np.array([f"{e.set}/{e.speaker}" for e in enrolled])
+    same = who_p[:, None] == who_e[None, :]
+    if probes is enrolled:
+        kept = np.triu(np.ones(matrix.shape, dtype=bool), k=1)
+    else:
+        kept = (
+            np.array([p.recording for p in probes])[:, None]
+            != np.array([e.recording for e in enrolled])[None, :]
         )
-        upper = np.triu_indices(len(rows), k=1)
-        same = labels[upper[0]] == labels[upper[1]]
-        trials[set_name] = (matrix[upper][same], matrix[upper][~same])
-    return trials
+    return matrix[kept & same], matrix[kept & ~same]
 
 
 def fit_curve(
-    probes: Embedded,
-    enrolled: Embedded,
-    scorer: Scorer,
-    speakers: set[tuple[str, str]],
-    trial_far: float,
-) -> Curve:
-    """The highest per-set threshold at ``trial_far``, and the slope over all trials."""
-    trials = calibration_trials(probes, enrolled, scorer, speakers)
-    threshold = max(threshold_for_far(nontarget, trial_far) for _, nontarget in trials.values())
-    target = np.concatenate([t for t, _ in trials.values()])
-    nontarget = np.concatenate([n for _, n in trials.values()])
-    return Curve(round(threshold, 4), round(logistic_slope(target, nontarget), 4))
+    per_set: dict[str, tuple[np.ndarray, np.ndarray]], decision_far: float
+) -> tuple[Curve, dict[str, Tail]]:
+    """The highest per-set bar for 1 and for LARGEST_GROUP voiceprints, and the slope."""
+    tails = {name: Tail.fit(nontarget) for name, (_, nontarget) in per_set.items()}
+    one = max(t.score_at(decision_far) for t in tails.values())
+    largest = max(t.score_at(decision_far / LARGEST_GROUP) for t in tails.values())
+    target = np.concatenate([t for t, _ in per_set.values()])
+    nontarget = np.concatenate([n for _, n in per_set.values()])
+    per_decade = (largest - one) / np.log10(LARGEST_GROUP)
+    curve = Curve(round(one, 4), round(logistic_slope(target, nontarget), 4), round(per_decade, 4))
+    return curve, tails
 
 
 def fit(
     embedded: Embedded,
-    cohort: np.ndarray | None,
     speakers: set[tuple[str, str]],
     *,
-    trial_far: float,
+    decision_far: float,
     description: str,
     method: str = "cosine",
-    centre: bool = False,
     narrowband: Embedded | None = None,
-    top_k: int = 1000,
-) -> Calibration:
-    """Domain mean (if ``centre``), then the curves, from the given speakers' utterances."""
+    cohort: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    model_cohort: np.ndarray | None = None,
+    top_k: int = 50,
+    centre: bool = False,
+) -> tuple[Calibration, np.ndarray | None]:
+    """The calibration (and, for AS-norm, the cohort to package with it).
+
+    ``embedded`` holds the recordings as recorded, ``narrowband`` the same
+    recordings through an 8 kHz line; ``speakers`` are fitted on, ``cohort``
+    speakers only serve as impostors. A ``model_cohort`` (one that comes with the
+    model files) replaces the packaged one. ``centre`` subtracts the mean embedding
+    of the fitting recordings first.
+    """
+    # A cohort of the fitting speakers themselves is scored half against half; any other
+    # scoring takes all the fitting speakers' trials at once.
+    own_cohort = method == "asnorm" and model_cohort is None
+    splits = [_halves(speakers), _halves(speakers)[::-1]] if own_cohort else [(speakers, set())]
+    as_recorded = voices(embedded)
+    line = voices(narrowband) if narrowband else []
     domain_mean: tuple[float, ...] = ()
     if centre:
-        mine = np.stack(
-            [
-                v
-                for u, v in zip(embedded.utterances, embedded.vectors, strict=True)
-                if (u.set, u.speaker) in speakers and v is not None
-            ]
-        )
+        mine = np.stack([r.vector for r in as_recorded if r.who in speakers])
         domain_mean = tuple(float(x) for x in normalize(mine).mean(axis=0))
-    unfitted = Calibration(
-        threshold=0.0, slope=1.0, method=method, top_k=top_k, domain_mean=domain_mean
+
+    def cohort_for(who: set[tuple[str, str]]) -> np.ndarray | None:
+        if method != "asnorm":
+            return None
+        if model_cohort is not None:
+            return model_cohort
+        return cohort_of(r for r in as_recorded + line if r.who in cohort | who)
+
+    conditions: dict[str, dict[str, tuple[list[np.ndarray], list[np.ndarray]]]] = {
+        "wide": {},
+        "narrow": {},
+        "telephone": {},
+        "mixed": {},
+    }
+    for half, other in splits:
+        scorer = Scorer(
+            cohort_for(other),
+            Calibration(
+                threshold=0.0, slope=1.0, method=method, top_k=top_k, domain_mean=domain_mean
+            ),
+        )
+        for set_name in sorted({s for s, _ in half}):
+            mine = [r for r in as_recorded if r.who in half and r.set == set_name]
+            lined = [r for r in line if r.who in half and r.set == set_name]
+            wide = [r for r in mine if not r.narrowband]
+            calls = [r for r in mine if r.narrowband]
+            pairs = {"wide": (wide, wide), "narrow": (lined, lined), "telephone": (calls, calls)}
+            if lined:
+                pairs["mixed"] = (lined, wide)
+            for condition, (probes, enrolled) in pairs.items():
+                if len({r.who for r in probes}) < 2:
+                    continue
+                target, nontarget = trials(probes, enrolled, scorer)
+                kept = conditions[condition].setdefault(set_name, ([], []))
+                kept[0].append(target)
+                kept[1].append(nontarget)
+    curves = {
+        condition: fit_curve(
+            {name: (np.concatenate(t), np.concatenate(n)) for name, (t, n) in per_set.items()},
+            decision_far,
+        )[0]
+        for condition, per_set in conditions.items()
+        if per_set
+    }
+    wide = curves["wide"]
+    direction, bias = _line_detector(
+        [r for r in as_recorded if r.narrowband and r.who in speakers],
+        [r for r in line if r.who in speakers | cohort],
     )
-    scorer = Scorer(cohort, unfitted)
-    wide = fit_curve(embedded, embedded, scorer, speakers, trial_far)
-    narrow = mixed = None
-    if narrowband:
-        narrow = fit_curve(narrowband, narrowband, scorer, speakers, trial_far)
-        mixed = fit_curve(narrowband, embedded, scorer, speakers, trial_far)
-    return Calibration(
+    calibration = Calibration(
         threshold=wide.threshold,
         slope=wide.slope,
+        per_decade=wide.per_decade,
         method=method,
         top_k=top_k,
         domain_mean=domain_mean,
         fitted_on=description,
         speakers=tuple(sorted(f"{set_name}/{speaker}" for set_name, speaker in speakers)),
-        narrowband=narrow,
-        mixed=mixed,
+        narrowband=curves.get("narrow"),
+        mixed=curves.get("mixed"),
+        telephone=curves.get("telephone") if direction else None,
+        line_direction=direction,
+        line_bias=bias,
     )
+    packaged = None if model_cohort is not None else cohort_for(speakers)
+    return calibration, packaged
+
+
+def _line_detector(calls: list[Voice], resampled: list[Voice]) -> tuple[tuple[float, ...], float]:
+    """The direction from resampled speech to real calls, and the bias that puts the
+    boundary half-way between their means; none without both."""
+    if not calls or not resampled:
+        return (), 0.0
+    call_mean = normalize(np.stack([r.vector for r in calls])).mean(axis=0)
+    resampled_mean = normalize(np.stack([r.vector for r in resampled])).mean(axis=0)
+    direction = call_mean - resampled_mean
+    bias = -0.5 * float((call_mean + resampled_mean) @ direction)
+    return tuple(float(x) for x in direction), round(bias, 6)
+
+
+def _halves(
+    speakers: set[tuple[str, str]],
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Every other speaker of each set, in id order: two halves of every set."""
+    ordered = sorted(speakers)
+    return set(ordered[::2]), set(ordered[1::2])

@@ -31,8 +31,8 @@ from voiceprint.scoring.scorer import Scorer, Voices
 
 log = logging.getLogger(__name__)
 
-# (probes, enrolled) -> scores [P, E]
-ScoreFn = Callable[[Voices, Voices], np.ndarray]
+# (probes, enrolled, how many voiceprints each decision is among) -> scores [P, E]
+ScoreFn = Callable[[Voices, Voices, int], np.ndarray]
 
 
 @dataclass
@@ -151,7 +151,7 @@ def evaluate_set(
     refused = sum(1 for u in embedded.utterances if u.set == name) - len(rows)
     speakers = np.array([u.speaker for u, _, _ in rows])
     voices = Voices.of(np.stack([v for _, v, _ in rows]), [nb for _, _, nb in rows])
-    matrix = score(voices, voices)
+    matrix = score(voices, voices, 1)  # pair trials: one voiceprint each
     upper = np.triu_indices(len(rows), k=1)
     same = speakers[upper[0]] == speakers[upper[1]]
     target, nontarget = matrix[upper][same], matrix[upper][~same]
@@ -209,12 +209,15 @@ def _identify(
         probe_voices = voices.take(np.array([row for row, _ in probes] + list(stranger_rows)))
         if best_of_samples:
             scores = np.stack(
-                [score(probe_voices, voices.take(rows)).max(axis=1) for rows in enrolment_rows],
+                [
+                    score(probe_voices, voices.take(rows), len(members)).max(axis=1)
+                    for rows in enrolment_rows
+                ],
                 axis=1,
             )
         else:
             enrolled = Voices.concat([voices.take(rows).combined() for rows in enrolment_rows])
-            scores = score(probe_voices, enrolled)
+            scores = score(probe_voices, enrolled, len(members))
         truth = np.array([index for _, index in probes])
         genuine_scores = scores[: len(probes)]
         correct += int((genuine_scores.argmax(axis=1) == truth).sum())
@@ -237,4 +240,4 @@ def calibrated_fn(scorer: Scorer) -> ScoreFn:
 
 def raw_fn(matrix: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> ScoreFn:
     """A score on embeddings alone (no condition), e.g. plain cosine."""
-    return lambda probes, enrolled: matrix(probes.vectors, enrolled.vectors)
+    return lambda probes, enrolled, _: matrix(probes.vectors, enrolled.vectors)

@@ -99,7 +99,7 @@ class Speakers:
         if group_id is None:
             return Identified(None, 0.0)
         wanted = set(speaker_ids)
-        ranked = self._service.identify(caller, group_id, upload, None)
+        ranked = self._service.identify(caller, group_id, upload, None).matches
         best = next((m for m in ranked if m.desc in wanted), None)
         if best is None:
             return Identified(None, 0.0)

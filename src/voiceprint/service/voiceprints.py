@@ -21,7 +21,7 @@ from voiceprint.clock import now
 from voiceprint.config import Settings
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy
-from voiceprint.scoring.ranking import Match, match, rank
+from voiceprint.scoring.ranking import Recognition, match, rank
 from voiceprint.scoring.scorer import Scorer, Voices
 from voiceprint.service import access, queries
 from voiceprint.service.conversations import DiarizationView, DiarizeOptions, describe
@@ -299,7 +299,7 @@ class VoiceprintService:
 
     def identify(
         self, caller: Principal, group_id: int, upload: AudioUpload, top_k: int | None
-    ) -> list[Match]:
+    ) -> Recognition:
         access.require(caller, perm.IDENTIFY)
         with self._sessions() as session:
             access.visible_group(session, caller, group_id)
@@ -307,10 +307,10 @@ class VoiceprintService:
                 session, self.model_id, Feature.group_id == group_id
             )
         if not candidates:
-            return []
+            return Recognition([], speech_s=0.0)
         (probe,) = self._recordings.analyse([upload], self._identification)
         scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
-        return rank(candidates, scores, top_k)
+        return Recognition(rank(candidates, scores, top_k), probe.speech_s)
 
     def diarize(
         self, caller: Principal, group_id: int, upload: AudioUpload, options: DiarizeOptions
@@ -339,7 +339,7 @@ class VoiceprintService:
 
     def verify(
         self, caller: Principal, group_id: int, feature_id: int, upload: AudioUpload
-    ) -> Match:
+    ) -> Recognition:
         """1:1 check of a recording against one voiceprint."""
         access.require(caller, perm.IDENTIFY)
         with self._sessions() as session:
@@ -351,7 +351,8 @@ class VoiceprintService:
             raise NotFound(f"voiceprint {feature_id} has no recordings to compare with")
         (probe,) = self._recordings.analyse([upload], self._verification)
         probe_voice = Voices.of(probe.embedding, probe.narrowband)
-        return match(candidates[0], self._scorer.scores(probe_voice, voiceprint)[0])
+        score = self._scorer.scores(probe_voice, voiceprint)[0]
+        return Recognition([match(candidates[0], score)], probe.speech_s)
 
     def _check_sample_count(self, count: int) -> None:
         limit = self.settings.max_samples_per_feature
