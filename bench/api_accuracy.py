@@ -48,6 +48,7 @@ from voiceprint.embedding.provision import ModelPaths
 from voiceprint.eval.conditions import AS_RECORDED, CONDITIONS, NARROWBAND
 from voiceprint.eval.corpus import Utterance, load_corpus
 from voiceprint.eval.metrics import eer
+from voiceprint.scoring.ranking import TOO_LITTLE_SPEECH
 from voiceprint.scoring.scorer import Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,14 +82,18 @@ def groups_of(speakers: list[str]) -> list[list[str]]:
     return groups
 
 
-def identify(client: httpx.Client, group: str, data: bytes, top_k: int) -> dict[str, float] | None:
+def identify(
+    client: httpx.Client, group: str, data: bytes, top_k: int
+) -> tuple[dict[str, float], str] | None:
+    """The scores by voiceprint and the decision; None when the probe is refused."""
     r = client.post(
         f"{PREFIX}/{group}/speaker_identify", files={"file": data}, data={"top_k": str(top_k)}
     )
     body = r.json()
     if body["code"] != 0:
         return None  # refused (e.g. too little speech); counted apart
-    return {m["feature_id"]: m["score"] for m in body["data"]["feature_score_list"]}
+    scores = {m["feature_id"]: m["score"] for m in body["data"]["feature_score_list"]}
+    return scores, body["data"]["decision"]
 
 
 def enrolment(utterances: list[Utterance], how: str) -> list[Utterance]:
@@ -132,7 +137,7 @@ def evaluate_set(
     eligible = sorted(s for s, us in by_speaker.items() if len(us) >= 2)
     target: list[float] = []
     nontarget: list[float] = []
-    genuine = correct = rejected = strangers = accepted = refused = 0
+    genuine = correct = rejected = undecided = strangers = accepted = refused = 0
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
         for members in groups_of(eligible):
             group = client.post(PREFIX, json={"name": f"{name}"[:20]}).json()["data"]["id"]
@@ -146,22 +151,25 @@ def evaluate_set(
                     enrolled[speaker] = (feature, len(recordings))
             for speaker, (feature, used) in enrolled.items():
                 for u in by_speaker[speaker][used:]:
-                    scores = identify(client, group, upload(u, condition), len(enrolled))
-                    if scores is None:
+                    answer = identify(client, group, upload(u, condition), len(enrolled))
+                    if answer is None:
                         refused += 1
                         continue
+                    scores, decision = answer
                     genuine += 1
                     own = scores[feature]
                     target.append(own)
                     nontarget.extend(s for f, s in scores.items() if f != feature)
                     correct += max(scores, key=scores.__getitem__) == feature
                     rejected += own < 50
+                    undecided += own < 50 and decision == TOO_LITTLE_SPEECH
             outsiders = [u for s, us in by_speaker.items() if s not in members for u in us]
             for u in outsiders:
-                scores = identify(client, group, upload(u, condition), len(enrolled))
-                if scores is None:
+                answer = identify(client, group, upload(u, condition), len(enrolled))
+                if answer is None:
                     refused += 1
                     continue
+                scores, _ = answer
                 strangers += 1
                 nontarget.extend(scores.values())
                 accepted += max(scores.values()) >= 50
@@ -178,6 +186,7 @@ def evaluate_set(
         "eer": set_eer,
         "top1": correct / genuine if genuine else None,
         "false_reject": rejected / genuine if genuine else None,
+        "too_little_speech": undecided / genuine if genuine else None,
         "stranger_accept": accepted / strangers if strangers else None,
     }
 
@@ -200,10 +209,11 @@ def evaluate_large_group(
             enrolled += enrol(client, group, who[1], by_speaker[who][:1], condition) is not None
         for who in order[size:]:
             for u in by_speaker[who]:
-                scores = identify(client, group, upload(u, condition), 1)
-                if scores is None:
+                answer = identify(client, group, upload(u, condition), 1)
+                if answer is None:
                     refused += 1
                     continue
+                scores, _ = answer
                 strangers += 1
                 accepted += max(scores.values()) >= 50
         client.delete(f"{PREFIX}/{group}")
@@ -243,7 +253,7 @@ def main() -> None:
     print(f"model {settings.model}, audio {args.condition}, groups of {GROUP_SIZE}")
     print(
         "| set | enrolment | speakers | trials (same / diff) | EER | top-1 (probes) "
-        "| rejected at 50 | strangers accepted at 50 | refused |"
+        "| rejected at 50 (of them: too little speech) | strangers accepted at 50 | refused |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -251,6 +261,7 @@ def main() -> None:
         print(
             f"| {r['set']} | {r['enrolment']} | {r['speakers']} | {t} / {n} | {pct(r['eer'])} "
             f"| {pct(r['top1'])} ({r['genuine_probes']}) | {pct(r['false_reject'])} "
+            f"({pct(r['too_little_speech'])}) "
             f"| {pct(r['stranger_accept'])} of {r['stranger_probes']} | {r['refused']} |"
         )
     if large:
