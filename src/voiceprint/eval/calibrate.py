@@ -137,9 +137,7 @@ def trials(
     return matrix[kept & same], matrix[kept & ~same]
 
 
-def fit_curve(
-    per_set: dict[str, tuple[np.ndarray, np.ndarray]], decision_far: float
-) -> tuple[Curve, dict[str, Tail]]:
+def fit_curve(per_set: dict[str, tuple[np.ndarray, np.ndarray]], decision_far: float) -> Curve:
     """The highest per-set bar for 1 and for LARGEST_GROUP voiceprints, and the slope."""
     tails = {name: Tail.fit(nontarget) for name, (_, nontarget) in per_set.items()}
     one = max(t.score_at(decision_far) for t in tails.values())
@@ -147,8 +145,7 @@ def fit_curve(
     target = np.concatenate([t for t, _ in per_set.values()])
     nontarget = np.concatenate([n for _, n in per_set.values()])
     per_decade = (largest - one) / np.log10(LARGEST_GROUP)
-    curve = Curve(round(one, 4), round(logistic_slope(target, nontarget), 4), round(per_decade, 4))
-    return curve, tails
+    return Curve(round(one, 4), round(logistic_slope(target, nontarget), 4), round(per_decade, 4))
 
 
 def fit(
@@ -222,7 +219,7 @@ def fit(
         condition: fit_curve(
             {name: (np.concatenate(t), np.concatenate(n)) for name, (t, n) in per_set.items()},
             decision_far,
-        )[0]
+        )
         for condition, per_set in conditions.items()
         if per_set
     }
