@@ -225,3 +225,64 @@ def test_rotation_under_identify_traffic(sealed: Server, tmp_path: Path) -> None
         assert audio.content == _clip("2033")
     finally:
         restarted.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'voiceprint.db'}"
+    else:
+        yield from postgres_database()
+
+
+def test_a_plaintext_deployment_moves_to_encryption_while_serving(
+    database: str, tmp_path: Path, engine: VoiceEngine
+) -> None:
+    running = _start(tmp_path, database)
+    server = next(running)
+    try:
+        auth = {"Authorization": f"Bearer {server.token()}"}
+        gid = httpx.post(f"{server.url}{PREFIX}", json={"name": "g"}, headers=auth)
+        gid = gid.json()["data"]["id"]
+        clips = {speaker: _clip(speaker) for speaker in ("1688", "2033")}
+        for speaker, clip in clips.items():
+            _enrol(server, auth, gid, speaker, clip)
+        probe = _clip("2033", 1)
+        expected = _identify(server, auth, gid, probe)["data"]
+    finally:
+        running.close()
+
+    running = _start(tmp_path, database, encryption_key=KEY_A)
+    server = next(running)
+    try:
+        assert _identify(server, auth, gid, probe)["data"] == expected  # both kinds are read
+        answers: list[dict] = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            while not stop.is_set():
+                answers.append(_identify(server, auth, gid, probe))
+
+        worker = threading.Thread(target=traffic)
+        worker.start()
+        try:
+            moved = run_cli(
+                server.data_dir, "keys", "encrypt", database_url=database, encryption_key=KEY_A
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=120)
+        assert moved.returncode == 0, moved.stderr
+        assert "encrypted 2 samples" in moved.stdout and "0 left" in moved.stdout
+        assert answers and all(a["code"] == 0 and a["data"] == expected for a in answers)
+        again = run_cli(
+            server.data_dir, "keys", "encrypt", database_url=database, encryption_key=KEY_A
+        )
+        assert again.returncode == 0 and "encrypted 0 samples" in again.stdout
+        for place, data in _stored_bytes(server).items():
+            for speaker, clip in clips.items():
+                assert not any(piece in data for piece in _pieces(clip)), (place, speaker)
+                assert not _has_floats(data, _embedding(engine, clip)), (place, speaker)
+        assert _identify(server, auth, gid, probe)["data"] == expected
+    finally:
+        running.close()

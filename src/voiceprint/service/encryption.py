@@ -22,6 +22,7 @@ from tqdm import tqdm
 from voiceprint.service import audit
 from voiceprint.service.audit import AuditTrail
 from voiceprint.store.crypto import DamagedData
+from voiceprint.store.db import erase_freed
 from voiceprint.store.keyring import Keyring
 from voiceprint.store.models import DataKey, Feature, Group, Sample, Workspace
 from voiceprint.store.vault import Vault
@@ -84,6 +85,7 @@ def seal_stored(
                 failed += 1
         with sessions() as session:
             vault.sweep(session.scalars(select(Sample.audio_key)))
+        erase_freed(sessions)
     return SealReport(done, failed, time.perf_counter() - started)
 
 

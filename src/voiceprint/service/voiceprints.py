@@ -38,6 +38,7 @@ from voiceprint.service.errors import (
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.streams import IdentifyStream
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
+from voiceprint.store.db import erase_freed
 from voiceprint.store.ids import new_id
 from voiceprint.store.models import Account, Feature, Group, Sample, Workspace
 
@@ -160,7 +161,7 @@ class VoiceprintService:
                     )
                 )
                 session.execute(delete(Group).where(Group.id == group_id))
-        self._recordings.delete(keys)
+        self._erase(keys)
 
     # --- voiceprints -----------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class VoiceprintService:
                     old_keys = [s.audio_key for s in feature.samples]
                     feature.samples = samples
                 feature.updated_at = now()
-        self._recordings.delete(old_keys)
+        self._erase(old_keys)
 
     def add_samples(
         self,
@@ -296,7 +297,7 @@ class VoiceprintService:
                 feature = access.owned_feature(session, caller, group_id, feature_id)
                 keys = [s.audio_key for s in feature.samples]
                 session.execute(delete(Feature).where(Feature.id == feature_id))
-        self._recordings.delete(keys)
+        self._erase(keys)
 
     def feature_audio(self, caller: Principal, group_id: int, feature_id: int) -> StoredAudio:
         """The first stored recording, for a caller who may list voiceprints."""
@@ -422,9 +423,15 @@ class VoiceprintService:
                 if not gone.rowcount:  # used or deleted meanwhile
                     entry.void()
                     continue
-            self._recordings.delete(keys)
+            self._erase(keys)
             deleted += 1
         return deleted
+
+    def _erase(self, keys: Sequence[str]) -> None:
+        """Remove for good what a committed delete left: the audio files, freed pages."""
+        self._recordings.delete(keys)
+        if keys:
+            erase_freed(self._sessions)
 
     def _enrolled(
         self, session: Session, where: ColumnElement[bool]

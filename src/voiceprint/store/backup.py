@@ -123,7 +123,7 @@ def export_archive(
             workspace_of = dict(
                 session.execute(
                     select(Feature.id, Group.workspace_id).join(Group, Group.id == Feature.group_id)
-                ).tuples()
+                ).all()
             )
             sample_rows = []
             for sample in session.scalars(select(Sample).order_by(Sample.id)):
