@@ -378,7 +378,9 @@ class VoiceprintService:
         self, caller: Principal, group_id: int, feature_id: int, upload: AudioUpload
     ) -> Match:
         """1:1 check of a recording against one voiceprint."""
-        with self._audit.operation(audit.VERIFY, caller, group_id=group_id) as entry:
+        with self._audit.operation(
+            audit.VERIFY, caller, group_id=group_id, feature_id=feature_id
+        ) as entry:
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
                 feature = access.visible_feature(session, caller, group_id, feature_id)
@@ -439,8 +441,10 @@ class VoiceprintService:
         return queries.enrolled(session, self._recordings.vault, self.model_id, where)
 
     def _record_use(self, entry: audit.Entry, matched: Sequence[Match]) -> None:
-        """Audit the recognition, naming the best match only, and note when each matched."""
-        entry.feature_id = matched[0].feature_id if matched else None
+        """Audit the recognition and note when each voiceprint matched; an identify names
+        its best match only (never one that did not match)."""
+        if entry.feature_id is None and matched:
+            entry.feature_id = matched[0].feature_id
         with self._audit.transaction(entry) as session:
             if matched:
                 session.execute(
