@@ -118,6 +118,8 @@ def test_the_search_finds_recordings_and_embeddings_stored_in_clear(
     stored = b"".join(_stored_bytes(sqlite_server).values())
     assert all(piece in stored for piece in _pieces(clip))
     assert _has_floats(stored, _embedding(engine, clip))
+    warnings = [line for line in sqlite_server.log.read_text().splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "no encryption key is set" in warnings[0]
 
 
 def test_nothing_in_clear_with_a_key(sealed: Server, engine: VoiceEngine) -> None:
@@ -129,6 +131,7 @@ def test_nothing_in_clear_with_a_key(sealed: Server, engine: VoiceEngine) -> Non
         for speaker, clip in clips.items():
             assert not any(piece in data for piece in _pieces(clip)), (place, speaker)
             assert not _has_floats(data, _embedding(engine, clip)), (place, speaker)
+    assert "no encryption key" not in sealed.log.read_text()
     # Opened in memory, the same as ever: the audio as sent, the right speaker found.
     audio = httpx.get(f"{sealed.url}{PREFIX}/{gid}/features/{ids['1688']}/audio", headers=auth)
     assert audio.content == clips["1688"]

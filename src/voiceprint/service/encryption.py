@@ -6,7 +6,8 @@ sample is done on its own: its audio is sealed into a new file, the row is
 switched to it on the condition that it still holds what was read, and only
 then is the old file removed. So the work is idempotent, resumable and safe to
 kill, as ``reembed`` is: a kill leaves at most one unreferenced file, which
-``BlobStore.sweep`` removes an hour later.
+``BlobStore.sweep`` (at the next start, or at the end of a later run) removes
+once it is an hour old.
 """
 
 from __future__ import annotations
