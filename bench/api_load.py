@@ -7,7 +7,10 @@ alone (decode + VAD + embedding + scoring, in this process, server idle) in
 the same run, and reports req/s relative to it. Prints a table and writes
 bench/results/api_load.json.
 
-    .venv/bin/python bench/api_load.py [--clients 1 2 4 8] [--seconds 20]
+    .venv/bin/python bench/api_load.py [--clients 1 2 4 8] [--seconds 20] [--encrypted]
+
+``--encrypted`` gives the server an encryption key, so every stored embedding is
+opened in memory on each identify (compare with a run without it).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from voiceprint.config import get_settings
 from voiceprint.engine import SpeechPolicy
 from voiceprint.scoring.scorer import Voices
 from voiceprint.service.factory import load_models
+from voiceprint.store.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -136,12 +140,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/api_load.json")
+    parser.add_argument(
+        "--encrypted", action="store_true", help="recordings and embeddings stored encrypted"
+    )
     args = parser.parse_args()
+    key = {"encryption_key": generate_key()} if args.encrypted else {}
 
     clips = probe_clips()
     engine_rps = engine_only(clips, args.threads, repeats=30)
 
-    with bench_server(inference_threads=str(args.threads)) as server:
+    with bench_server(inference_threads=str(args.threads), **key) as server:
         url, token, headers = server.url, server.token, server.headers
         group = httpx.post(f"{url}{PREFIX}", json={"name": "load"}, headers=headers).json()
         group_id = group["data"]["id"]
@@ -162,7 +170,9 @@ def main() -> None:
             row["ratio_to_engine"] = row["req_per_s"] / engine_rps
             rows.append(row)
 
+    stored = "encrypted" if args.encrypted else "in clear"
     print(f"engine alone: {engine_rps:.2f} req/s (5 s clips, {args.threads} threads)")
+    print(f"voiceprints stored {stored}")
     print("| clients | req/s | ratio to engine | p50 | p95 | p99 | errors | server RSS (peak) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -172,7 +182,8 @@ def main() -> None:
             f"| {r['server_rss_mb']:.0f} MB ({r['server_peak_rss_mb']:.0f} MB) |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"engine_req_per_s": engine_rps, "rows": rows}, indent=2))
+    summary = {"engine_req_per_s": engine_rps, "encrypted": args.encrypted, "rows": rows}
+    args.out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -7,7 +7,8 @@ there, every acknowledged delete must have stayed deleted, no sample may point
 at missing audio, and the restart's sweep must leave no unreferenced file.
 Prints the counts and writes bench/results/crash_safety-<database>.json.
 
-    .venv/bin/python bench/crash_safety.py [--cycles 20] [--database sqlite|postgresql]
+    .venv/bin/python bench/crash_safety.py [--cycles 20] [--database sqlite|postgresql] \
+        [--encrypted]
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ sys.path.insert(0, str(ROOT))
 from tests.api.conftest import postgres_database  # noqa: E402
 from tests.api.crash_cycles import iterate, restartable, run_cycles  # noqa: E402
 
+from voiceprint.store.crypto import generate_key  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--encrypted", action="store_true", help="with an encryption key")
     args = parser.parse_args()
+    key = {"encryption_key": generate_key()} if args.encrypted else {}
     tmp = Path(tempfile.mkdtemp(prefix="voiceprint-crash-"))
     urls = (
         postgres_database()
@@ -38,10 +43,11 @@ def main() -> None:
         else iter([f"sqlite:///{tmp / 'vp.db'}"])
     )
     for url in urls:
-        report = run_cycles(restartable(tmp, url), args.cycles)
+        report = run_cycles(restartable(tmp, url, **key), args.cycles)
     for line in iterate(report):
         print(line)
-    out = ROOT / f"bench/results/crash_safety-{args.database}.json"
+    suffix = "-encrypted" if args.encrypted else ""
+    out = ROOT / f"bench/results/crash_safety-{args.database}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(asdict(report), indent=2))
     print(f"wrote {out}")

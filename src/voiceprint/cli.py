@@ -7,7 +7,9 @@ import json
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,18 @@ from voiceprint.config import Settings, get_settings
 from voiceprint.eval.conditions import CONDITIONS
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from voiceprint.service.audit import AuditTrail
     from voiceprint.service.factory import Models
+    from voiceprint.store.vault import Vault
+
+
+@dataclass(frozen=True)
+class Stored:
+    sessions: sessionmaker[Session]
+    vault: Vault
+    trail: AuditTrail
 
 # Who the packaged calibration is fitted on: the first speakers of each set by id
 # (the rest are held out), real phone callers included.
@@ -26,7 +39,7 @@ DEFAULT_FIT = ("speechocean762:20", "commonvoice_zh:25", "telephone:21")
 
 def configure_logging() -> None:
     """One line per record, with the request's logid; JSON with VOICEPRINT_LOG_FORMAT=json."""
-    from voiceprint.api.envelope import current_logid
+    from voiceprint.logid import current_logid
 
     class LogIdFilter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
@@ -62,15 +75,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from voiceprint.api.app import create_app
-    from voiceprint.service.factory import open_database
+    from voiceprint.service.factory import open_database, open_vault
+    from voiceprint.store.crypto import EncryptionKeyError
     from voiceprint.store.models import Token
 
     configure_logging()
     settings = get_settings()
     database, sessions = open_database(settings)
-    with sessions() as session:
-        has_tokens = session.scalar(select(func.count()).select_from(Token))
-    database.dispose()
+    try:
+        open_vault(settings, sessions)  # a wrong or missing key stops here, before serving
+        with sessions() as session:
+            has_tokens = session.scalar(select(func.count()).select_from(Token))
+    except EncryptionKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
     if not has_tokens:
         print(
             "No API tokens exist yet. Create one in another terminal with:\n"
@@ -167,20 +187,38 @@ def _cmd_model_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _stored(settings: Settings) -> Iterator[Stored]:
+    """The database, the vault (a wrong or missing key exits with its message) and the
+    audit trail, as a command uses them."""
+    from voiceprint.api.errors import code_of
+    from voiceprint.service.audit import AuditTrail
+    from voiceprint.service.factory import open_database, open_vault
+    from voiceprint.store.crypto import EncryptionKeyError
+
+    database, sessions = open_database(settings)
+    try:
+        vault = open_vault(settings, sessions)
+    except EncryptionKeyError as exc:
+        database.dispose()
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        yield Stored(sessions, vault, AuditTrail(sessions, code_of))
+    finally:
+        database.dispose()
+
+
 def _cmd_reembed(args: argparse.Namespace) -> int:
-    from voiceprint.service.factory import load_models, open_database
+    from voiceprint.service.factory import load_models
     from voiceprint.service.reembed import reembed, stale_samples
-    from voiceprint.store.blobs import BlobStore
 
     configure_logging()
     settings = get_settings()
     voice = load_models(settings).voice
-    database, sessions = open_database(settings)
-    try:
-        report = reembed(sessions, BlobStore(settings.audio_dir), voice, progress=True)
-        left = len(stale_samples(sessions, voice.model_id))
-    finally:
-        database.dispose()
+    with _stored(settings) as stored:
+        report = reembed(stored.sessions, stored.vault, voice, stored.trail, progress=True)
+        left = len(stale_samples(stored.sessions, voice.model_id))
     print(
         f"re-embedded {report.done} samples with {voice.model_id} in {report.seconds:.1f} s "
         f"({report.per_second:.1f} samples/s); {report.failed} failed; {left} left on "
@@ -233,25 +271,22 @@ def _cmd_diarize(args: argparse.Namespace) -> int:
     from voiceprint.scoring.scorer import Voices
     from voiceprint.service import queries
     from voiceprint.service.conversations import DiarizeOptions, describe, rttm
-    from voiceprint.service.factory import load_models, open_database
+    from voiceprint.service.factory import load_models
     from voiceprint.service.inference import InferenceGate
     from voiceprint.service.recordings import AudioUpload, Recordings
-    from voiceprint.store.blobs import BlobStore
     from voiceprint.store.models import Feature
 
     settings = get_settings()
     models = load_models(settings)
     candidates, voiceprints = [], Voices.concat([])
-    if args.group is not None:
-        database, sessions = open_database(settings)
-        with sessions() as session:
-            candidates, voiceprints = queries.enrolled(
-                session, models.voice.model_id, Feature.group_id == args.group
-            )
-        database.dispose()
-    recordings = Recordings(
-        models.voice, InferenceGate(1, 0), BlobStore(settings.audio_dir), settings.max_audio_seconds
-    )
+    with _stored(settings) as stored:
+        vault = stored.vault
+        if args.group is not None:
+            with stored.sessions() as session:
+                candidates, voiceprints = queries.enrolled(
+                    session, vault, models.voice.model_id, Feature.group_id == args.group
+                )
+    recordings = Recordings(models.voice, InferenceGate(1, 0), vault, settings.max_audio_seconds)
     options = DiarizeOptions(num_speakers=args.num_speakers, top_k=args.top_k)
     try:
         conversation = recordings.diarize(
@@ -272,37 +307,129 @@ def _cmd_diarize(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from voiceprint.service.factory import open_database
-    from voiceprint.store.backup import export_archive
-    from voiceprint.store.blobs import BlobStore
+    from voiceprint.service import audit
+    from voiceprint.store.backup import ArchiveError, export_archive
+    from voiceprint.store.crypto import DamagedData
 
-    settings = get_settings()
-    database, sessions = open_database(settings)
-    try:
-        summary = export_archive(
-            sessions, BlobStore(settings.audio_dir), Path(args.file), with_tokens=args.with_tokens
-        )
-    finally:
-        database.dispose()
+    with _stored(get_settings()) as stored:
+        try:
+            with stored.trail.operation(audit.EXPORT, None):
+                summary = export_archive(
+                    stored.sessions,
+                    stored.vault,
+                    Path(args.file),
+                    with_tokens=args.with_tokens,
+                    plaintext=args.plaintext,
+                )
+        except (ArchiveError, DamagedData, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     print(f"wrote {args.file}: {summary}")
     return 0
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from voiceprint.service.factory import open_database
+    from voiceprint.service import audit
     from voiceprint.store.backup import ArchiveError, import_archive
-    from voiceprint.store.blobs import BlobStore
+
+    with _stored(get_settings()) as stored:
+        try:
+            with stored.trail.operation(audit.IMPORT, None):
+                summary = import_archive(stored.sessions, stored.vault, Path(args.file))
+        except (ArchiveError, OSError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        encrypted = stored.vault.encrypted
+    print(f"restored {args.file}: {summary}")
+    if encrypted and not summary.encrypted:
+        print("the recordings are stored in clear: run `voiceprint keys encrypt` to seal them")
+    return 0
+
+
+def _cmd_keys_generate(args: argparse.Namespace) -> int:
+    from voiceprint.store.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from voiceprint.service.factory import open_database
+    from voiceprint.store.crypto import EncryptionKeyError, MasterKey
+    from voiceprint.store.keyring import configured_master_key, rotate
 
     settings = get_settings()
     database, sessions = open_database(settings)
     try:
-        summary = import_archive(sessions, BlobStore(settings.audio_dir), Path(args.file))
-    except (ArchiveError, OSError, KeyError) as exc:
+        old = configured_master_key(settings)
+        if old is None:
+            raise EncryptionKeyError(
+                "set VOICEPRINT_ENCRYPTION_KEY (or _FILE) to the key in use now; the new one "
+                "comes from --new-key-file"
+            )
+        new = MasterKey.read_file(Path(args.new_key_file))
+        count = rotate(sessions, old, new)
+    except EncryptionKeyError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     finally:
         database.dispose()
-    print(f"restored {args.file}: {summary}")
+    print(
+        f"rewrapped {count} data keys under master key {new.id}; running servers keep "
+        "serving: start each with the new key from now on"
+    )
+    return 0
+
+
+def _cmd_keys_encrypt(args: argparse.Namespace) -> int:
+    from voiceprint.service.encryption import new_data_keys, seal_stored, unsealed_samples
+
+    configure_logging()
+    with _stored(get_settings()) as stored:
+        if stored.vault.keyring is None:
+            print("error: set VOICEPRINT_ENCRYPTION_KEY (or _FILE) first", file=sys.stderr)
+            return 2
+        if args.new_data_keys:
+            count = new_data_keys(stored.sessions, stored.vault.keyring)
+            print(f"{count} workspaces have a new data key")
+        report = seal_stored(stored.sessions, stored.vault, stored.trail, progress=True)
+        left = len(unsealed_samples(stored.sessions))
+    print(
+        f"encrypted {report.done} samples in {report.seconds:.1f} s; {report.failed} failed; "
+        f"{left} left (run again: it resumes)"
+    )
+    return 1 if left else 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from voiceprint.service.audit import read_audit
+
+    with _stored(get_settings()) as stored:
+        try:
+            events = read_audit(
+                stored.sessions,
+                since=args.since,
+                workspace=args.workspace,
+                feature_id=args.feature,
+                operation=args.operation,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        for event in events:
+            print(json.dumps(event.as_dict(), ensure_ascii=False))
+        return 0
+    print(
+        f"{'TIME (UTC)':<20} {'OPERATION':<20} {'RESULT':<6} {'WORKSPACE':<14} {'USER':<12} "
+        f"{'TOKEN':<20} {'GROUP':<20} {'VOICEPRINT':<20} LOGID"
+    )
+    for e in events:
+        print(
+            f"{e.time:<20} {e.operation:<20} {e.result_code:<6} {e.workspace or '-':<14} "
+            f"{e.user or '-':<12} {e.token_id or '-':<20} {e.group_id or '-':<20} "
+            f"{e.feature_id or '-':<20} {e.logid}"
+        )
     return 0
 
 
@@ -546,6 +673,34 @@ def build_parser() -> argparse.ArgumentParser:
     pull = model.add_parser("pull", help="fetch, verify and convert the models (idempotent)")
     pull.set_defaults(handler=_cmd_model_pull)
     pull.add_argument("--all", action="store_true", help="every model, not only VOICEPRINT_MODEL's")
+    keys = sub.add_parser("keys", help="manage the encryption keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser("generate", help="print a new master key (base64)").set_defaults(
+        handler=_cmd_keys_generate
+    )
+    rotate = keys.add_parser(
+        "rotate", help="rewrap every data key under a new master key (servers keep serving)"
+    )
+    rotate.set_defaults(handler=_cmd_keys_rotate)
+    rotate.add_argument("--new-key-file", required=True, help="file holding the new master key")
+    encrypt = keys.add_parser(
+        "encrypt",
+        help="seal every recording and embedding stored in clear, while servers serve "
+        "(idempotent, resumable, safe to stop)",
+    )
+    encrypt.set_defaults(handler=_cmd_keys_encrypt)
+    encrypt.add_argument(
+        "--new-data-keys",
+        action="store_true",
+        help="first give every workspace a new data key, then re-encrypt everything under it",
+    )
+    audit = add("audit", _cmd_audit, "read the audit trail of operations on biometric data")
+    audit.add_argument("--since", help="from this time on: ISO date/time (UTC) or Unix seconds")
+    audit.add_argument("--workspace", help="workspace name")
+    audit.add_argument("--feature", type=int, help="voiceprint id")
+    audit.add_argument("--operation", help="operation name, e.g. identify")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     add(
         "reembed",
         _cmd_reembed,
@@ -561,6 +716,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = add("export", _cmd_export, "write every workspace, voiceprint and recording to FILE")
     backup.add_argument("file")
     backup.add_argument("--with-tokens", action="store_true", help="also the tokens (hashed)")
+    backup.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="recordings and embeddings in clear (required without an encryption key)",
+    )
     restore = add("import", _cmd_import, "restore an export into an empty database")
     restore.add_argument("file")
     xiaozhi = add(
@@ -643,7 +803,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from voiceprint.logid import current_logid, new_logid
+
     args = build_parser().parse_args(argv)
+    current_logid.set(new_logid())  # a command's audit rows and log lines share one
     if args.command == "calibrate" and not args.fit:
         args.fit = list(DEFAULT_FIT)
     return args.handler(args)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -114,6 +114,20 @@ class Settings(BaseSettings):
     )
     audio_url_ttl_seconds: int = Field(
         default=3600, description="How long a signed audio_url stays valid."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Master key (base64 of 32 bytes; `voiceprint keys generate` makes one). "
+        "It wraps each workspace's data key, which encrypts stored audio and embeddings "
+        "(AES-256-GCM). Unset, with no key file: stored in clear, and a warning at start.",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="A file holding the master key, instead of the variable."
+    )
+    expire_unused_days: int = Field(
+        default=0,
+        description="Delete voiceprints (audio, embedding and all) that no identify or verify "
+        "has matched for this many days, counted from enrolment if never matched; 0: never.",
     )
 
     @property

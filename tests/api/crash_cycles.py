@@ -110,12 +110,15 @@ def _client(
                 time.sleep(0.05)  # the server is down (killed): keep trying until told to stop
 
 
-def restartable(tmp: Path, database_url: str) -> Callable[[], AbstractContextManager[Server]]:
-    """Start a server on the same data folder and database, as often as asked."""
+def restartable(
+    tmp: Path, database_url: str, **settings: str
+) -> Callable[[], AbstractContextManager[Server]]:
+    """Start a server on the same data folder and database (with ``VOICEPRINT_<NAME>``
+    settings), as often as asked."""
 
     @contextmanager
     def start() -> Iterator[Server]:
-        running = _start(tmp, database_url)
+        running = _start(tmp, database_url, **settings)
         try:
             yield next(running)
         finally:

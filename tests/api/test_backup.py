@@ -11,8 +11,10 @@ import soxr
 
 from tests.api.conftest import Server, _start, postgres_database
 from tests.conftest import read_speech, run_cli, speech_files, wav_bytes
+from voiceprint.store.crypto import generate_key
 
 PREFIX = "/v1/audio/voiceprint_groups"
+KEY = generate_key()
 
 
 def _populate(server: Server, token: str) -> str:
@@ -68,7 +70,7 @@ def test_export_while_running_then_import_into_postgresql(tmp_path: Path) -> Non
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    running = _start(tmp_path / "a", source_url)
+    running = _start(tmp_path / "a", source_url, encryption_key=KEY)
     source = next(running)
     try:
         token = source.token("alice", workspace="home")
@@ -77,19 +79,31 @@ def test_export_while_running_then_import_into_postgresql(tmp_path: Path) -> Non
         before = _answers(source, token, gid)
         archive = tmp_path / "backup.zip"
         exported = run_cli(
-            source.data_dir, "export", str(archive), "--with-tokens", database_url=source_url
-        )
+            source.data_dir, "export", str(archive), "--with-tokens", database_url=source_url,
+            encryption_key=KEY,
+        )  # fmt: skip
         assert exported.returncode == 0, exported.stderr
         assert "4 voiceprint_samples" in exported.stdout and "4 recordings" in exported.stdout
+        assert "(encrypted)" in exported.stdout
+        recording = wav_bytes(*read_speech(speech_files("librispeech", "1688")[0]))
+        assert recording[len(recording) // 2 :][:64] not in archive.read_bytes()
     finally:
         running.close()
 
     for target_url in postgres_database():
-        restored = run_cli(tmp_path / "b" / "data", "import", str(archive), database_url=target_url)
+        keyless = run_cli(tmp_path / "b" / "data", "import", str(archive), database_url=target_url)
+        assert keyless.returncode == 1 and "VOICEPRINT_ENCRYPTION_KEY" in keyless.stderr
+        restored = run_cli(
+            tmp_path / "b" / "data", "import", str(archive), database_url=target_url,
+            encryption_key=KEY,
+        )  # fmt: skip
         assert restored.returncode == 0, restored.stderr
-        again = run_cli(tmp_path / "b" / "data", "import", str(archive), database_url=target_url)
+        again = run_cli(
+            tmp_path / "b" / "data", "import", str(archive), database_url=target_url,
+            encryption_key=KEY,
+        )  # fmt: skip
         assert again.returncode == 1 and "not empty" in again.stderr
-        running = _start(tmp_path / "b", target_url)
+        running = _start(tmp_path / "b", target_url, encryption_key=KEY)
         target = next(running)
         try:
             after = _answers(target, token, gid)  # the same token: exported with --with-tokens
@@ -104,3 +118,23 @@ def test_export_while_running_then_import_into_postgresql(tmp_path: Path) -> Non
         before["identify"]["feature_score_list"][0]["score"],
         after["identify"]["feature_score_list"][0]["score"],
     )
+
+
+def test_an_archive_in_clear_only_when_asked(tmp_path: Path) -> None:
+    """Without a key the archive would hold every recording in clear: refused without
+    --plaintext; with it, the recordings are there as sent."""
+    source_url = f"sqlite:///{tmp_path / 'source.db'}"
+    running = _start(tmp_path, source_url)
+    source = next(running)
+    try:
+        _populate(source, source.token("alice"))
+    finally:
+        running.close()
+    archive = tmp_path / "clear.zip"
+    refused = run_cli(source.data_dir, "export", str(archive), database_url=source_url)
+    assert refused.returncode == 1 and "--plaintext" in refused.stderr
+    assert not archive.exists()
+    clear = run_cli(source.data_dir, "export", str(archive), "--plaintext", database_url=source_url)
+    assert clear.returncode == 0 and "(in clear)" in clear.stdout, clear.stderr
+    recording = wav_bytes(*read_speech(speech_files("librispeech", "1688")[0]))
+    assert recording[len(recording) // 2 :][:64] in archive.read_bytes()

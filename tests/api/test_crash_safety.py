@@ -9,19 +9,23 @@ import pytest
 
 from tests.api.conftest import postgres_database
 from tests.api.crash_cycles import iterate, restartable, run_cycles
+from voiceprint.store.crypto import generate_key
 
 CYCLES = 3
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_acknowledged_writes_survive_kills(tmp_path: Path, database: str) -> None:
+@pytest.mark.parametrize(
+    ("database", "encrypted"), [("sqlite", False), ("postgresql", False), ("sqlite", True)]
+)
+def test_acknowledged_writes_survive_kills(tmp_path: Path, database: str, encrypted: bool) -> None:
     urls = (
         postgres_database()
         if database == "postgresql"
         else iter([f"sqlite:///{tmp_path / 'vp.db'}"])
     )
+    key = {"encryption_key": generate_key()} if encrypted else {}
     for url in urls:
-        report = run_cycles(restartable(tmp_path, url), CYCLES)
+        report = run_cycles(restartable(tmp_path, url, **key), CYCLES)
         print("\n".join(iterate(report)))
         assert report.cycles == CYCLES and report.writes_acknowledged >= CYCLES
         assert report.lost == [] and report.resurrected == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from voiceprint.api.bodies import describe_validation
 from voiceprint.api.envelope import envelope
-from voiceprint.api.errors import ERROR_TABLE, Code
+from voiceprint.api.errors import ERROR_TABLE, Code, code_of
 from voiceprint.api.links import SECRET_NAME, LinkSigner
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
 from voiceprint.api.routes import router
@@ -30,12 +32,15 @@ from voiceprint.config import Settings, get_settings
 from voiceprint.metrics import LIVE_STREAMS, MODEL, REFUSED, STORED, registry
 from voiceprint.service.factory import Models, build_runtime
 from voiceprint.service.speakers import Speakers
+from voiceprint.service.voiceprints import VoiceprintService
 from voiceprint.store.models import Feature, Group
 from voiceprint.store.secrets import shared_secret
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console"
 # Multipart boundaries and text fields around the audio.
 BODY_OVERHEAD = 64 * 1024
+EXPIRY_EVERY_S = 3600.0
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
 
@@ -62,13 +67,26 @@ def _count_stored(app: FastAPI) -> None:
         STORED.labels("voiceprints").set(voiceprints)
 
 
+async def _expire_unused(service: VoiceprintService) -> None:
+    """VOICEPRINT_EXPIRE_UNUSED_DAYS: at start and every hour (every replica; deletes of the
+    same voiceprint by two of them are one delete)."""
+    if service.settings.expire_unused_days <= 0:
+        return
+    while True:
+        try:
+            await run_in_threadpool(service.expire_unused)
+        except Exception:  # a database hiccup; try again next time
+            log.exception("expiring unused voiceprints failed")
+        await asyncio.sleep(EXPIRY_EVERY_S)
+
+
 def create_app(settings: Settings | None = None, models: Models | None = None) -> FastAPI:
     """The server; ``models`` lets tests share already loaded models."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(build_runtime, settings, models)
+        runtime = await run_in_threadpool(build_runtime, settings, models, code_of)
         app.state.service = runtime.service
         app.state.models = runtime.models
         app.state.sessions = runtime.sessions
@@ -76,7 +94,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.links = LinkSigner(
             shared_secret(runtime.sessions, SECRET_NAME), settings.audio_url_ttl_seconds
         )
+        expiry = asyncio.create_task(_expire_unused(runtime.service))
         yield
+        expiry.cancel()
         runtime.database.dispose()
 
     app = FastAPI(

@@ -6,20 +6,13 @@ log id middleware puts the same id in the ``X-Tt-Logid`` header of every respons
 
 from __future__ import annotations
 
-import contextvars
-import secrets
-import time
 from typing import Any
 
 from starlette.responses import JSONResponse
 
+from voiceprint.logid import current_logid
+
 LOGID_HEADER = "X-Tt-Logid"
-current_logid: contextvars.ContextVar[str] = contextvars.ContextVar("logid", default="-")
-
-
-def new_logid() -> str:
-    """Unique and sortable by time: UTC ``YYYYMMDDhhmmss`` + 16 hex characters."""
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(8)
 
 
 def envelope(code: int = 0, msg: str = "", data: Any = None, status: int = 200) -> JSONResponse:

@@ -26,6 +26,7 @@ from voiceprint.service.errors import (
     SampleQuotaExceeded,
     StaleVoiceprints,
 )
+from voiceprint.store.crypto import DamagedData
 
 
 class Code(IntEnum):
@@ -43,6 +44,7 @@ class Code(IntEnum):
     AUDIO_QUALITY_TOO_LOW = 4306
     VOICEPRINTS_NEED_REEMBEDDING = 4307
     SAMPLE_QUOTA_EXCEEDED = 4308
+    STORED_DATA_DAMAGED = 4309
     INTERNAL_ERROR = 5000
 
 
@@ -69,4 +71,13 @@ ERROR_TABLE: list[tuple[type[Exception], Code, int]] = [
     (StaleVoiceprints, Code.VOICEPRINTS_NEED_REEMBEDDING, 409),
     (Overloaded, Code.RATE_LIMITED, 429),
     (RateLimited, Code.RATE_LIMITED, 429),
+    (DamagedData, Code.STORED_DATA_DAMAGED, 500),
 ]
+
+
+def code_of(exc: BaseException) -> Code:
+    """The code a caller is answered for ``exc`` (5000 for anything unexpected)."""
+    for kind, code, _ in ERROR_TABLE:
+        if isinstance(exc, kind):
+            return code
+    return Code.INTERNAL_ERROR

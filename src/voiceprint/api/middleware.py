@@ -9,8 +9,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voiceprint.api.envelope import LOGID_HEADER, current_logid, envelope, new_logid
+from voiceprint.api.envelope import LOGID_HEADER, envelope
 from voiceprint.api.errors import Code
+from voiceprint.logid import current_logid, new_logid
 from voiceprint.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("voiceprint.access")

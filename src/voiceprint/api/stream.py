@@ -29,12 +29,12 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from voiceprint.api.envelope import current_logid, new_logid
-from voiceprint.api.errors import ERROR_TABLE, Code
+from voiceprint.api.errors import Code, code_of
 from voiceprint.api.schemas import FeatureScore
 from voiceprint.audio.errors import AudioError
 from voiceprint.audio.stream import StreamFormat
-from voiceprint.auth.tokens import AuthenticationFailed, authenticate
+from voiceprint.auth.tokens import AuthenticationFailed, Principal, authenticate
+from voiceprint.logid import current_logid, new_logid
 from voiceprint.service.errors import NotFound, PermissionDenied, ServiceError
 from voiceprint.service.streams import (
     IdentifyStream,
@@ -49,13 +49,6 @@ from voiceprint.store.ids import parse_id
 log = logging.getLogger("voiceprint.stream")
 router = APIRouter(prefix="/v1/audio/voiceprint_groups")
 MAX_FRAME = 1024 * 1024  # bytes of one client message (a base64 second of 48 kHz stereo is 256 KB)
-
-
-def _code_of(exc: Exception) -> Code:
-    for kind, code, _ in ERROR_TABLE:
-        if isinstance(exc, kind):
-            return code
-    return Code.INTERNAL_ERROR
 
 
 class _Connection:
@@ -149,18 +142,22 @@ async def identify_stream(websocket: WebSocket, group_id: str) -> None:
         )
         return
     app.state.live_streams += 1
+    opened = None
     try:
-        stream = await _open(conn, group_id)
-        if stream is not None:
+        opened = await _open(conn, group_id)
+        if opened is not None:
+            stream = opened[2]
             await conn.send("speaker_identify.created", _config_data(stream.config))
             await _serve(conn, stream)
     except WebSocketDisconnect:
         pass
     finally:
         app.state.live_streams -= 1
+        if opened is not None:
+            await run_in_threadpool(app.state.service.close_stream, *opened[:2])
 
 
-async def _open(conn: _Connection, group_id: str) -> IdentifyStream | None:
+async def _open(conn: _Connection, group_id: str) -> tuple[Principal, int, IdentifyStream] | None:
     app = conn.ws.app
     header = conn.ws.headers.get("authorization") or conn.ws.query_params.get("authorization")
     gid = parse_id(group_id)
@@ -169,9 +166,10 @@ async def _open(conn: _Connection, group_id: str) -> IdentifyStream | None:
             caller = await run_in_threadpool(authenticate, session, header)
         if gid is None:
             raise NotFound(f"'{group_id}' is not a voiceprint group id")
-        return await run_in_threadpool(app.state.service.open_stream, caller, gid)
+        stream = await run_in_threadpool(app.state.service.open_stream, caller, gid)
+        return caller, gid, stream
     except (AuthenticationFailed, PermissionDenied, NotFound) as exc:
-        await conn.refuse(_code_of(exc), str(exc))
+        await conn.refuse(code_of(exc), str(exc))
         return None
 
 
@@ -227,7 +225,7 @@ async def _handle(conn: _Connection, stream: IdentifyStream, text: str) -> None:
                 "input_audio_buffer.append / .complete / .clear"
             )
     except (AudioError, ServiceError) as exc:  # before ValueError: AudioError is one
-        await conn.error(_code_of(exc), str(exc))
+        await conn.error(code_of(exc), str(exc))
     except (ValueError, binascii.Error, TypeError) as exc:
         message = (
             "the message is not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)

@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from voiceprint.api.bodies import multipart_doc, parse_model, read_fields
-from voiceprint.api.envelope import current_logid
 from voiceprint.api.errors import ERROR_TABLE
 from voiceprint.api.routes import Caller, authenticate_request, get_caller
 from voiceprint.auth.tokens import Principal
+from voiceprint.logid import current_logid
 from voiceprint.metrics import REFUSED
 from voiceprint.scoring.scorer import MATCH_THRESHOLD
 from voiceprint.service.errors import InvalidParameter, NotFound

@@ -1,4 +1,4 @@
-"""Assemble the service from settings: database, audio store, models, scorer.
+"""Assemble the service from settings: database, keys and audio store, models, scorer.
 
 ``load_models`` is the one place that pulls the model files and builds the
 voice engine and scorer from them; the server, the CLI and the benchmarks all
@@ -19,13 +19,16 @@ from voiceprint.config import Settings
 from voiceprint.embedding.provision import ModelPaths, pull_models
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.scorer import Calibration, Scorer
+from voiceprint.service.audit import AuditTrail, ResultCode, unclassified
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.recordings import Recordings
 from voiceprint.service.reembed import reembed
 from voiceprint.service.voiceprints import VoiceprintService
 from voiceprint.store.blobs import BlobStore
 from voiceprint.store.db import make_engine, make_session_factory, migrate
+from voiceprint.store.keyring import Keyring, configured_master_key
 from voiceprint.store.models import Sample
+from voiceprint.store.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,13 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return database, make_session_factory(database)
 
 
+def open_vault(settings: Settings, sessions: sessionmaker[Session]) -> Vault:
+    """The stored audio and embeddings, sealed with the configured key; refuses a wrong or
+    missing one (``EncryptionKeyError``)."""
+    keyring = Keyring.open(sessions, configured_master_key(settings))
+    return Vault(BlobStore(settings.audio_dir), keyring)
+
+
 def load_models(
     settings: Settings, *, calibration: Path | None = None, progress: bool = True
 ) -> Models:
@@ -66,14 +76,24 @@ def load_models(
     return Models(paths, voice, scorer)
 
 
-def build_runtime(settings: Settings, models: Models | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, models: Models | None = None, result_code: ResultCode = unclassified
+) -> Runtime:
+    """The service; ``result_code`` names the code a caller is answered for an exception
+    (the API passes its table), for the audit trail."""
     database, sessions = open_database(settings)
+    vault = open_vault(settings, sessions)
+    if not vault.encrypted:
+        log.warning(
+            "no encryption key is set: recordings and voiceprints are stored in clear "
+            "(set VOICEPRINT_ENCRYPTION_KEY; see docs/security.md)"
+        )
     models = models or load_models(settings)
-    blobs = BlobStore(settings.audio_dir)
     with sessions() as session:
-        blobs.sweep(session.scalars(select(Sample.audio_key)))
+        vault.sweep(session.scalars(select(Sample.audio_key)))
+    trail = AuditTrail(sessions, result_code)
     if settings.reembed_on_start:
-        report = reembed(sessions, blobs, models.voice)
+        report = reembed(sessions, vault, models.voice, trail)
         if report.done or report.failed:
             log.info(
                 "re-embedded %d samples for %s (%d failed) in %.1f s",
@@ -86,7 +106,8 @@ def build_runtime(settings: Settings, models: Models | None = None) -> Runtime:
     service = VoiceprintService(
         settings=settings,
         session_factory=sessions,
-        recordings=Recordings(models.voice, gate, blobs, settings.max_audio_seconds),
+        recordings=Recordings(models.voice, gate, vault, settings.max_audio_seconds),
         scorer=models.scorer,
+        audit_trail=trail,
     )
     return Runtime(service, models, sessions, database)

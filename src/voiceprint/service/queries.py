@@ -10,12 +10,14 @@ from voiceprint.scoring.ranking import Candidate
 from voiceprint.scoring.scorer import Voices
 from voiceprint.service.errors import StaleVoiceprints
 from voiceprint.store.models import Feature
+from voiceprint.store.vault import Vault
 
 
 def enrolled(
-    session: Session, model_id: str, where: ColumnElement[bool]
+    session: Session, vault: Vault, model_id: str, where: ColumnElement[bool]
 ) -> tuple[list[Candidate], Voices]:
-    """Voiceprints matching ``where``, in enrolment order, and their combined embeddings.
+    """Voiceprints matching ``where``, in enrolment order, and their combined embeddings
+    (opened from the ``vault``, in memory only).
 
     Two statements whatever the group's size: the voiceprints, then all their
     samples. A voiceprint with a sample of another model is refused by name
@@ -37,7 +39,7 @@ def enrolled(
         if not feature.samples:
             continue
         samples = Voices.of(
-            np.stack([np.frombuffer(s.embedding, dtype="<f4") for s in feature.samples]),
+            np.stack([vault.embedding(s) for s in feature.samples]),
             [bool(s.quality.get("narrowband")) for s in feature.samples],
         )
         candidates.append(Candidate(feature.id, feature.name, feature.description))

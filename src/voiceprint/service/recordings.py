@@ -4,7 +4,8 @@ Audio files are written before the database transaction that records them and
 removed again if it fails; files a transaction replaced or deleted are removed
 only after it has committed (``delete``). Either way no row points at a
 missing file and no file outlives its row for long (``BlobStore.sweep``
-removes what a crash left).
+removes what a crash left). Bytes go in and out through the ``Vault``, which
+seals them when the installation has an encryption key.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from voiceprint.scoring.scorer import Voices
 from voiceprint.service.conversations import Conversation, DiarizeOptions
 from voiceprint.service.inference import InferenceGate
 from voiceprint.service.views import StoredAudio
-from voiceprint.store.blobs import BlobStore
 from voiceprint.store.ids import new_id
 from voiceprint.store.models import Sample
+from voiceprint.store.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class AudioUpload:
 
 class Recordings:
     def __init__(
-        self, voice: VoiceEngine, gate: InferenceGate, blobs: BlobStore, max_audio_seconds: float
+        self, voice: VoiceEngine, gate: InferenceGate, vault: Vault, max_audio_seconds: float
     ) -> None:
         self._voice = voice
         self._gate = gate
-        self._blobs = blobs
+        self.vault = vault
         self._max_audio_seconds = max_audio_seconds
 
     @property
@@ -66,27 +67,25 @@ class Recordings:
 
     @contextmanager
     def storing(
-        self, uploads: Sequence[AudioUpload], analysed: Sequence[VoiceSample]
+        self, uploads: Sequence[AudioUpload], analysed: Sequence[VoiceSample], workspace_id: int
     ) -> Iterator[list[Sample]]:
         """Write the audio files; remove them again if the block that records them fails."""
         created_at = now()
         samples: list[Sample] = []
         try:
             for upload, voice in zip(uploads, analysed, strict=True):
-                samples.append(
-                    Sample(
-                        id=new_id(),
-                        audio_key=self._blobs.put(upload.data),
-                        audio_format=voice.source.source_format,
-                        source_rate=voice.source.source_rate,
-                        source_channels=voice.source.source_channels,
-                        embedding=voice.embedding.astype("<f4").tobytes(),
-                        model_id=self.model_id,
-                        speech_seconds=round(voice.speech_s, 3),
-                        quality=voice.quality,
-                        created_at=created_at,
-                    )
+                sample = Sample(
+                    id=new_id(),
+                    audio_format=voice.source.source_format,
+                    source_rate=voice.source.source_rate,
+                    source_channels=voice.source.source_channels,
+                    model_id=self.model_id,
+                    speech_seconds=round(voice.speech_s, 3),
+                    quality=voice.quality,
+                    created_at=created_at,
                 )
+                self.vault.fill(sample, upload.data, voice.embedding, workspace_id)
+                samples.append(sample)
             yield samples
         except BaseException:
             self.delete([s.audio_key for s in samples])
@@ -114,11 +113,10 @@ class Recordings:
         return Conversation(audio.duration, diarization, Voices.of(diarization.voices, narrowband))
 
     def read(self, sample: Sample) -> StoredAudio:
-        return StoredAudio(self._blobs.get(sample.audio_key), sample.audio_format)
+        return StoredAudio(self.vault.audio(sample), sample.audio_format)
 
     def delete(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._blobs.delete(key)
+        self.vault.delete(keys)
 
 
 def _decode(upload: AudioUpload, max_seconds: float) -> Audio:

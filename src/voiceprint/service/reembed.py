@@ -6,7 +6,8 @@ analysed and embedded anew, and written back in its own small transaction,
 on the condition that it still holds the old model's embedding. So the work
 is idempotent (a second run finds nothing to do), resumable and safe to kill
 at any moment (what was committed stays done; the rest is found next time),
-and two processes doing it at once only duplicate effort.
+and two processes doing it at once only duplicate effort. A run that re-embeds
+anything writes one audit row.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from voiceprint.audio.decode import decode_audio
 from voiceprint.audio.errors import AudioError
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.engine import SpeechPolicy, VoiceEngine
-from voiceprint.store.blobs import BlobStore
+from voiceprint.service import audit
+from voiceprint.service.audit import AuditTrail
+from voiceprint.store.crypto import DamagedData
 from voiceprint.store.models import Sample
+from voiceprint.store.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +56,30 @@ def stale_samples(sessions: sessionmaker[Session], model_id: str) -> list[int]:
 
 def reembed(
     sessions: sessionmaker[Session],
-    blobs: BlobStore,
+    vault: Vault,
     voice: VoiceEngine,
+    trail: AuditTrail,
     *,
     progress: bool = False,
+) -> ReembedReport:
+    stale = stale_samples(sessions, voice.model_id)
+    if not stale:
+        return ReembedReport(0, 0, 0.0)
+    with trail.operation(audit.REEMBED, None):
+        return _reembed(sessions, vault, voice, stale, progress)
+
+
+def _reembed(
+    sessions: sessionmaker[Session],
+    vault: Vault,
+    voice: VoiceEngine,
+    stale: list[int],
+    progress: bool,
 ) -> ReembedReport:
     started = time.perf_counter()
     done = failed = 0
     for sample_id in tqdm(
-        stale_samples(sessions, voice.model_id),
+        stale,
         desc="re-embedding",
         unit="sample",
         disable=not progress,
@@ -69,12 +88,12 @@ def reembed(
             sample = session.get(Sample, sample_id)
             if sample is None or sample.model_id == voice.model_id:
                 continue  # deleted or done meanwhile
-            old_model, key, quality = sample.model_id, sample.audio_key, dict(sample.quality)
+            old_model, quality = sample.model_id, dict(sample.quality)
             rate, channels = sample.source_rate or SAMPLE_RATE, sample.source_channels or 1
         try:
-            audio = decode_audio(blobs.get(key), sample_rate=rate, channels=channels)
+            audio = decode_audio(vault.audio(sample), sample_rate=rate, channels=channels)
             analysed = voice.analyse(audio, _AGAIN)
-        except (OSError, AudioError) as exc:
+        except (OSError, AudioError, DamagedData) as exc:
             log.warning("sample %d could not be re-embedded: %s", sample_id, exc)
             failed += 1
             continue
@@ -82,9 +101,13 @@ def reembed(
         with sessions() as session, session.begin():
             session.execute(
                 update(Sample)
-                .where(Sample.id == sample_id, Sample.model_id == old_model)
+                .where(
+                    Sample.id == sample_id,
+                    Sample.model_id == old_model,
+                    Sample.key_generation.is_not_distinct_from(sample.key_generation),
+                )
                 .values(
-                    embedding=analysed.embedding.astype("<f4").tobytes(),
+                    embedding=vault.stored_embedding(sample, analysed.embedding),
                     model_id=voice.model_id,
                     quality={**quality, **measured},
                 )

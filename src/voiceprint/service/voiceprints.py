@@ -3,7 +3,9 @@
 Every public method takes the caller (``Principal``) first and checks access
 in the order ``service.access`` documents. A unit of work either fully happens
 or leaves nothing behind: audio is analysed before anything is written, and
-``Recordings`` keeps files and rows in step.
+``Recordings`` keeps files and rows in step. Each operation on biometric data
+writes its row of the audit trail (``service.audit``), in its own transaction
+where it changes anything.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from voiceprint.auth import permissions as perm
@@ -21,9 +23,10 @@ from voiceprint.clock import now
 from voiceprint.config import Settings
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy
-from voiceprint.scoring.ranking import Recognition, match, rank
+from voiceprint.scoring.ranking import Candidate, Match, Recognition, match, rank
 from voiceprint.scoring.scorer import Scorer, Voices
-from voiceprint.service import access, queries
+from voiceprint.service import access, audit, queries
+from voiceprint.service.audit import AuditTrail
 from voiceprint.service.conversations import DiarizationView, DiarizeOptions, describe
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
@@ -35,6 +38,7 @@ from voiceprint.service.errors import (
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.streams import IdentifyStream
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
+from voiceprint.store.db import erase_freed
 from voiceprint.store.ids import new_id
 from voiceprint.store.models import Account, Feature, Group, Sample, Workspace
 
@@ -47,11 +51,13 @@ class VoiceprintService:
         session_factory: sessionmaker[Session],
         recordings: Recordings,
         scorer: Scorer,
+        audit_trail: AuditTrail,
     ) -> None:
         self.settings = settings
         self._sessions = session_factory
         self._recordings = recordings
         self._scorer = scorer
+        self._audit = audit_trail
         self._diarizer = Diarizer(recordings.voice)
         self._enrolment = SpeechPolicy(
             "enrolment", settings.min_enroll_speech_s, check_enrolment=True
@@ -143,18 +149,19 @@ class VoiceprintService:
             group.updated_at = now()
 
     def delete_group(self, caller: Principal, group_id: int) -> None:
-        access.require(caller, perm.DELETE_GROUP)
-        with self._transaction() as session:
-            access.owned_group(session, caller, group_id)
-            keys = list(
-                session.scalars(
-                    select(Sample.audio_key)
-                    .join(Feature, Feature.id == Sample.feature_id)
-                    .where(Feature.group_id == group_id)
+        with self._audit.operation(audit.DELETE_GROUP, caller, group_id=group_id) as entry:
+            access.require(caller, perm.DELETE_GROUP)
+            with self._audit.transaction(entry) as session:
+                access.owned_group(session, caller, group_id)
+                keys = list(
+                    session.scalars(
+                        select(Sample.audio_key)
+                        .join(Feature, Feature.id == Sample.feature_id)
+                        .where(Feature.group_id == group_id)
+                    )
                 )
-            )
-            session.execute(delete(Group).where(Group.id == group_id))
-        self._recordings.delete(keys)
+                session.execute(delete(Group).where(Group.id == group_id))
+        self._erase(keys)
 
     # --- voiceprints -----------------------------------------------------------------------
 
@@ -167,35 +174,37 @@ class VoiceprintService:
         uploads: Sequence[AudioUpload],
     ) -> tuple[int, list[SampleView]]:
         """The new voiceprint's id and the quality report of each sample."""
-        access.require(caller, perm.CREATE_FEATURE)
-        self._check_sample_count(len(uploads))
-        with self._sessions() as session:
-            access.visible_group(session, caller, group_id)
-        analysed = self._recordings.analyse(uploads, self._enrolment)
-        created_at = now()
-        with (
-            self._recordings.storing(uploads, analysed) as samples,
-            self._quota_lock,
-            self._transaction() as session,
-        ):
-            access.visible_group(session, caller, group_id, lock=True)
-            count = session.scalar(select(func.count()).where(Feature.group_id == group_id))
-            if count >= self.settings.max_features_per_group:
-                raise FeatureQuotaExceeded(
-                    f"the group already has {count} voiceprints, the most allowed "
-                    f"({self.settings.max_features_per_group}); delete one first"
+        with self._audit.operation(audit.ENROL, caller, group_id=group_id) as entry:
+            access.require(caller, perm.CREATE_FEATURE)
+            self._check_sample_count(len(uploads))
+            with self._sessions() as session:
+                access.visible_group(session, caller, group_id)
+            analysed = self._recordings.analyse(uploads, self._enrolment)
+            created_at = now()
+            entry.feature_id = new_id()
+            with (
+                self._recordings.storing(uploads, analysed, caller.workspace_id) as samples,
+                self._quota_lock,
+                self._audit.transaction(entry) as session,
+            ):
+                access.visible_group(session, caller, group_id, lock=True)
+                count = session.scalar(select(func.count()).where(Feature.group_id == group_id))
+                if count >= self.settings.max_features_per_group:
+                    raise FeatureQuotaExceeded(
+                        f"the group already has {count} voiceprints, the most allowed "
+                        f"({self.settings.max_features_per_group}); delete one first"
+                    )
+                feature = Feature(
+                    id=entry.feature_id,
+                    group_id=group_id,
+                    creator_id=caller.account_id,
+                    name=name,
+                    description=desc,
+                    created_at=created_at,
+                    updated_at=created_at,
+                    samples=samples,
                 )
-            feature = Feature(
-                id=new_id(),
-                group_id=group_id,
-                creator_id=caller.account_id,
-                name=name,
-                description=desc,
-                created_at=created_at,
-                updated_at=created_at,
-                samples=samples,
-            )
-            session.add(feature)
+                session.add(feature)
         return feature.id, [SampleView.of(s) for s in samples]
 
     def list_features(
@@ -227,26 +236,29 @@ class VoiceprintService:
         uploads: Sequence[AudioUpload],
     ) -> None:
         """Rename and/or replace the audio; new audio replaces every old sample."""
-        access.require(caller, perm.UPDATE_FEATURE)
-        self._check_sample_count(len(uploads))
-        with self._sessions() as session:
-            access.owned_feature(session, caller, group_id, feature_id)
-        analysed = self._recordings.analyse(uploads, self._enrolment) if uploads else []
-        old_keys: list[str] = []
-        with (
-            self._recordings.storing(uploads, analysed) as samples,
-            self._transaction() as session,
-        ):
-            feature = access.owned_feature(session, caller, group_id, feature_id)
-            if name is not None:
-                feature.name = name
-            if desc is not None:
-                feature.description = desc
-            if samples:
-                old_keys = [s.audio_key for s in feature.samples]
-                feature.samples = samples
-            feature.updated_at = now()
-        self._recordings.delete(old_keys)
+        with self._audit.operation(
+            audit.UPDATE_VOICEPRINT, caller, group_id=group_id, feature_id=feature_id
+        ) as entry:
+            access.require(caller, perm.UPDATE_FEATURE)
+            self._check_sample_count(len(uploads))
+            with self._sessions() as session:
+                access.owned_feature(session, caller, group_id, feature_id)
+            analysed = self._recordings.analyse(uploads, self._enrolment) if uploads else []
+            old_keys: list[str] = []
+            with (
+                self._recordings.storing(uploads, analysed, caller.workspace_id) as samples,
+                self._audit.transaction(entry) as session,
+            ):
+                feature = access.owned_feature(session, caller, group_id, feature_id)
+                if name is not None:
+                    feature.name = name
+                if desc is not None:
+                    feature.description = desc
+                if samples:
+                    old_keys = [s.audio_key for s in feature.samples]
+                    feature.samples = samples
+                feature.updated_at = now()
+        self._erase(old_keys)
 
     def add_samples(
         self,
@@ -256,103 +268,190 @@ class VoiceprintService:
         uploads: Sequence[AudioUpload],
     ) -> int:
         """Add recordings to an existing voiceprint; returns how many samples it now has."""
-        access.require(caller, perm.UPDATE_FEATURE)
-        with self._sessions() as session:
-            feature = access.owned_feature(session, caller, group_id, feature_id)
-            self._check_sample_count(len(feature.samples) + len(uploads))
-        analysed = self._recordings.analyse(uploads, self._enrolment)
-        with (
-            self._recordings.storing(uploads, analysed) as samples,
-            self._quota_lock,
-            self._transaction() as session,
-        ):
-            feature = access.owned_feature(session, caller, group_id, feature_id, lock=True)
-            self._check_sample_count(len(feature.samples) + len(samples))
-            feature.samples.extend(samples)
-            feature.updated_at = now()
-            return len(feature.samples)
+        with self._audit.operation(
+            audit.ADD_SAMPLES, caller, group_id=group_id, feature_id=feature_id
+        ) as entry:
+            access.require(caller, perm.UPDATE_FEATURE)
+            with self._sessions() as session:
+                feature = access.owned_feature(session, caller, group_id, feature_id)
+                self._check_sample_count(len(feature.samples) + len(uploads))
+            analysed = self._recordings.analyse(uploads, self._enrolment)
+            with (
+                self._recordings.storing(uploads, analysed, caller.workspace_id) as samples,
+                self._quota_lock,
+                self._audit.transaction(entry) as session,
+            ):
+                feature = access.owned_feature(session, caller, group_id, feature_id, lock=True)
+                self._check_sample_count(len(feature.samples) + len(samples))
+                feature.samples.extend(samples)
+                feature.updated_at = now()
+                count = len(feature.samples)
+        return count
 
     def delete_feature(self, caller: Principal, group_id: int, feature_id: int) -> None:
-        access.require(caller, perm.DELETE_FEATURE)
-        with self._transaction() as session:
-            feature = access.owned_feature(session, caller, group_id, feature_id)
-            keys = [s.audio_key for s in feature.samples]
-            session.execute(delete(Feature).where(Feature.id == feature_id))
-        self._recordings.delete(keys)
+        with self._audit.operation(
+            audit.DELETE_VOICEPRINT, caller, group_id=group_id, feature_id=feature_id
+        ) as entry:
+            access.require(caller, perm.DELETE_FEATURE)
+            with self._audit.transaction(entry) as session:
+                feature = access.owned_feature(session, caller, group_id, feature_id)
+                keys = [s.audio_key for s in feature.samples]
+                session.execute(delete(Feature).where(Feature.id == feature_id))
+        self._erase(keys)
 
     def feature_audio(self, caller: Principal, group_id: int, feature_id: int) -> StoredAudio:
         """The first stored recording, for a caller who may list voiceprints."""
-        access.require(caller, perm.LIST_FEATURES)
-        with self._sessions() as session:
-            access.visible_group(session, caller, group_id)
-        return self.linked_audio(group_id, feature_id)
+        with self._audit.operation(
+            audit.DOWNLOAD, caller, group_id=group_id, feature_id=feature_id
+        ):
+            access.require(caller, perm.LIST_FEATURES)
+            with self._sessions() as session:
+                access.visible_group(session, caller, group_id)
+                return self._first_recording(session, group_id, feature_id)
 
     def linked_audio(self, group_id: int, feature_id: int) -> StoredAudio:
         """The first stored recording, for a link whose signature the caller has checked."""
-        with self._sessions() as session:
-            feature = access.feature_in_group(session, group_id, feature_id)
-            if not feature.samples:
-                raise NotFound(f"voiceprint {feature_id} has no stored audio")
-            return self._recordings.read(feature.samples[0])
+        with (
+            self._audit.operation(
+                audit.DOWNLOAD_LINK, None, group_id=group_id, feature_id=feature_id
+            ) as entry,
+            self._sessions() as session,
+        ):
+            group = session.get(Group, group_id)
+            entry.workspace_id = group.workspace_id if group is not None else None
+            return self._first_recording(session, group_id, feature_id)
+
+    def _first_recording(self, session: Session, group_id: int, feature_id: int) -> StoredAudio:
+        feature = access.feature_in_group(session, group_id, feature_id)
+        if not feature.samples:
+            raise NotFound(f"voiceprint {feature_id} has no stored audio")
+        return self._recordings.read(feature.samples[0])
 
     # --- recognition -----------------------------------------------------------------------
 
     def identify(
         self, caller: Principal, group_id: int, upload: AudioUpload, top_k: int | None
     ) -> Recognition:
-        access.require(caller, perm.IDENTIFY)
-        with self._sessions() as session:
-            access.visible_group(session, caller, group_id)
-            candidates, voiceprints = queries.enrolled(
-                session, self.model_id, Feature.group_id == group_id
-            )
-        if not candidates:
-            return Recognition([], speech_s=0.0)
-        (probe,) = self._recordings.analyse([upload], self._identification)
-        scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
-        return Recognition(rank(candidates, scores, top_k), probe.speech_s)
+        with self._audit.operation(audit.IDENTIFY, caller, group_id=group_id) as entry:
+            access.require(caller, perm.IDENTIFY)
+            with self._sessions() as session:
+                access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+            if not candidates:
+                return Recognition([], speech_s=0.0)
+            (probe,) = self._recordings.analyse([upload], self._identification)
+            scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
+            ranked = rank(candidates, scores, top_k)
+            self._record_use(entry, [m for m in ranked if m.is_match])
+        return Recognition(ranked, probe.speech_s)
 
     def diarize(
         self, caller: Principal, group_id: int, upload: AudioUpload, options: DiarizeOptions
     ) -> DiarizationView:
         """Who spoke when in a recording, named from the group's voiceprints where they match."""
-        access.require(caller, perm.IDENTIFY)
-        with self._sessions() as session:
-            access.visible_group(session, caller, group_id)
-            candidates, voiceprints = queries.enrolled(
-                session, self.model_id, Feature.group_id == group_id
+        with self._audit.operation(audit.DIARIZE, caller, group_id=group_id):
+            access.require(caller, perm.IDENTIFY)
+            with self._sessions() as session:
+                access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+            conversation = self._recordings.diarize(
+                upload, self._diarizer, options, self.settings.max_diarize_seconds
             )
-        conversation = self._recordings.diarize(
-            upload, self._diarizer, options, self.settings.max_diarize_seconds
-        )
-        return describe(conversation, candidates, voiceprints, self._scorer, options.top_k)
+            return describe(conversation, candidates, voiceprints, self._scorer, options.top_k)
 
     def open_stream(self, caller: Principal, group_id: int) -> IdentifyStream:
-        """A live stream identified against the group's voiceprints as they are now."""
-        access.require(caller, perm.IDENTIFY)
-        with self._sessions() as session:
-            access.visible_group(session, caller, group_id)
-            candidates, voiceprints = queries.enrolled(
-                session, self.model_id, Feature.group_id == group_id
-            )
-        return IdentifyStream(self._recordings.voice, self._scorer, candidates, voiceprints)
+        """A live stream identified against the group's voiceprints as they are now; the
+        caller reports its end (``close_stream``)."""
+        with self._audit.operation(audit.STREAM_OPENED, caller, group_id=group_id):
+            access.require(caller, perm.IDENTIFY)
+            with self._sessions() as session:
+                access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+            return IdentifyStream(self._recordings.voice, self._scorer, candidates, voiceprints)
+
+    def close_stream(self, caller: Principal, group_id: int) -> None:
+        """Record the end of a stream ``open_stream`` opened."""
+        with self._audit.operation(audit.STREAM_CLOSED, caller, group_id=group_id):
+            pass
 
     def verify(
         self, caller: Principal, group_id: int, feature_id: int, upload: AudioUpload
     ) -> Recognition:
         """1:1 check of a recording against one voiceprint."""
-        access.require(caller, perm.IDENTIFY)
+        with self._audit.operation(
+            audit.VERIFY, caller, group_id=group_id, feature_id=feature_id
+        ) as entry:
+            access.require(caller, perm.IDENTIFY)
+            with self._sessions() as session:
+                feature = access.visible_feature(session, caller, group_id, feature_id)
+                candidates, voiceprint = self._enrolled(session, Feature.id == feature.id)
+            if not candidates:
+                raise NotFound(f"voiceprint {feature_id} has no recordings to compare with")
+            (probe,) = self._recordings.analyse([upload], self._verification)
+            probe_voice = Voices.of(probe.embedding, probe.narrowband)
+            result = match(candidates[0], self._scorer.scores(probe_voice, voiceprint)[0])
+            self._record_use(entry, [result] if result.is_match else [])
+        return Recognition([result], probe.speech_s)
+
+    # --- retention -------------------------------------------------------------------------
+
+    def expire_unused(self, at: int | None = None) -> int:
+        """Delete, as a delete does, every voiceprint unused for ``expire_unused_days`` at
+        time ``at`` (now); each is one audit row. Returns how many were deleted."""
+        days = self.settings.expire_unused_days
+        if days <= 0:
+            return 0
+        cutoff = (now() if at is None else at) - days * 86400
+        unused = or_(
+            Feature.last_used_at < cutoff,
+            Feature.last_used_at.is_(None) & (Feature.created_at < cutoff),
+        )
         with self._sessions() as session:
-            feature = access.visible_feature(session, caller, group_id, feature_id)
-            candidates, voiceprint = queries.enrolled(
-                session, self.model_id, Feature.id == feature.id
-            )
-        if not candidates:
-            raise NotFound(f"voiceprint {feature_id} has no recordings to compare with")
-        (probe,) = self._recordings.analyse([upload], self._verification)
-        probe_voice = Voices.of(probe.embedding, probe.narrowband)
-        score = self._scorer.scores(probe_voice, voiceprint)[0]
-        return Recognition([match(candidates[0], score)], probe.speech_s)
+            expired = session.execute(
+                select(Feature.id, Feature.group_id, Group.workspace_id)
+                .join(Group, Group.id == Feature.group_id)
+                .where(unused)
+            ).all()
+        deleted = 0
+        for feature_id, group_id, workspace_id in expired:
+            with self._audit.operation(
+                audit.EXPIRE, None, group_id=group_id, feature_id=feature_id,
+                workspace_id=workspace_id,
+            ) as entry, self._audit.transaction(entry) as session:  # fmt: skip
+                keys = list(
+                    session.scalars(select(Sample.audio_key).where(Sample.feature_id == feature_id))
+                )
+                gone = session.execute(delete(Feature).where(Feature.id == feature_id, unused))
+                if not gone.rowcount:  # used or deleted meanwhile
+                    entry.void()
+                    continue
+            self._erase(keys)
+            deleted += 1
+        return deleted
+
+    def _erase(self, keys: Sequence[str]) -> None:
+        """Remove for good what a committed delete left: the audio files, freed pages."""
+        self._recordings.delete(keys)
+        if keys:
+            erase_freed(self._sessions)
+
+    def _enrolled(
+        self, session: Session, where: ColumnElement[bool]
+    ) -> tuple[list[Candidate], Voices]:
+        return queries.enrolled(session, self._recordings.vault, self.model_id, where)
+
+    def _record_use(self, entry: audit.Entry, matched: Sequence[Match]) -> None:
+        """Audit the recognition and note when each voiceprint matched; an identify names
+        its best match only (never one that did not match)."""
+        if entry.feature_id is None and matched:
+            entry.feature_id = matched[0].feature_id
+        with self._audit.transaction(entry) as session:
+            if matched:
+                session.execute(
+                    update(Feature)
+                    .where(Feature.id.in_([m.feature_id for m in matched]))
+                    .values(last_used_at=now())
+                )
 
     def _check_sample_count(self, count: int) -> None:
         limit = self.settings.max_samples_per_feature

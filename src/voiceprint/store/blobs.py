@@ -19,9 +19,14 @@ class BlobStore:
             raise ValueError(f"bad blob key {key!r}")
         return self.root / key[:2] / key
 
+    @staticmethod
+    def new_key() -> str:
+        """An unguessable key no file has yet."""
+        return secrets.token_hex(20)
+
     def put(self, data: bytes) -> str:
-        """Store ``data`` under a new unguessable key; the file appears complete or not at all."""
-        key = secrets.token_hex(20)
+        """Store ``data`` under a new key; the file appears complete or not at all."""
+        key = self.new_key()
         self.put_as(key, data)
         return key
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +41,16 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def erase_freed(sessions: sessionmaker[Session]) -> None:
+    """After a delete or re-encryption: on SQLite, copy the write-ahead log into the file
+    (where ``secure_delete`` has zeroed what was freed) and truncate it, so no old page
+    lingers in the log. PostgreSQL keeps dead row versions until VACUUM reuses their space
+    (docs/security.md)."""
+    with sessions() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

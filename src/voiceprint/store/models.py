@@ -1,9 +1,11 @@
 """Database tables. One schema for SQLite and PostgreSQL; Alembic migrations create it.
 
 Ids are time-ordered 64-bit integers (see ``ids.py``), timestamps Unix seconds.
-Embeddings are raw little-endian float32 bytes, each with the id of the model
+Embeddings are little-endian float32 bytes, each with the id of the model
 that made it, so a model change is detected and ``voiceprint reembed`` can
-recompute them from the stored recordings.
+recompute them from the stored recordings. With an encryption key set, a
+sample's embedding and audio file are sealed (``vault.py``) with its
+workspace's data key of generation ``key_generation`` (None: in clear).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class Feature(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # The last identify or verify that matched it (retention counts from here).
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     creator: Mapped[Account] = relationship()
     samples: Mapped[list[Sample]] = relationship(
@@ -116,6 +120,7 @@ class Sample(Base):
     speech_seconds: Mapped[float] = mapped_column(Float)
     quality: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    key_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ServerSecret(Base):
@@ -125,3 +130,37 @@ class ServerSecret(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class DataKey(Base):
+    """A workspace's data key, wrapped by the master key; a re-encryption adds a generation."""
+
+    __tablename__ = "data_keys"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """One operation on biometric data: who, on what, with what result. Never updated.
+
+    No foreign keys: the record outlives the voiceprints, groups and tokens it names.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_workspace_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    token_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    workspace_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    group_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    feature_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    result_code: Mapped[int] = mapped_column(Integer)
+    logid: Mapped[str] = mapped_column(String(64))
