@@ -32,6 +32,7 @@ class Stored:
     vault: Vault
     trail: AuditTrail
 
+
 # Who the packaged calibration is fitted on: the first speakers of each set by id
 # (the rest are held out), real phone callers included.
 DEFAULT_FIT = ("speechocean762:20", "commonvoice_zh:25", "telephone:21")
