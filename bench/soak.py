@@ -8,7 +8,7 @@ answers (5xx or transport errors: must be 0) and growth of RSS and descriptors
 from the end of warm-up (the first fifth) to the end. Prints a table and writes
 bench/results/soak.json.
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--clients 4]
+    .venv/bin/python bench/soak.py [--minutes 30] [--clients 4] [--encrypted]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import soundfile
 
 from bench_server import PREFIX, BenchServer, bench_server
 from voiceprint.auth.tokens import mint_token
+from voiceprint.store.crypto import generate_key
 from voiceprint.store.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,14 +114,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--encrypted", action="store_true", help="with an encryption key")
     args = parser.parse_args()
+    key = {"encryption_key": generate_key()} if args.encrypted else {}
     clips = _clips()
     codes: Counter = Counter()
     unexpected: list[str] = []
     lock = threading.Lock()
     samples: list[tuple[float, float, int]] = []
     # Failed logins are part of the traffic; the limiter must not turn the rest into 4013.
-    with bench_server(failed_auth_per_minute="0") as server:
+    with bench_server(failed_auth_per_minute="0", **key) as server:
         db = make_session_factory(make_engine(f"sqlite:///{server.data_dir / 'voiceprint.db'}"))
         tokens = []
         for i in range(args.clients):
@@ -147,8 +150,8 @@ def main() -> None:
     fd_growth = (warm[-1][2] - warm[0][2]) / max(warm[0][2], 1)
     total = sum(codes.values())
     print(
-        f"{args.minutes:g} min, {args.clients} clients: {total} requests, "
-        f"{total / elapsed:.1f} req/s"
+        f"{args.minutes:g} min, {args.clients} clients{', encrypted' if key else ''}: "
+        f"{total} requests, {total / elapsed:.1f} req/s"
     )
     print("| answers by code | " + " | ".join(f"{k}: {v}" for k, v in sorted(codes.items())) + " |")
     print(f"unexpected (5xx or transport errors): {len(unexpected)}")
@@ -163,10 +166,11 @@ def main() -> None:
         f"open descriptors after warm-up {warm[0][2]} -> end {warm[-1][2]} "
         f"({100 * fd_growth:+.1f} %)"
     )
-    out = ROOT / "bench/results/soak.json"
+    out = ROOT / f"bench/results/soak{'-encrypted' if key else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "minutes": args.minutes, "clients": args.clients, "requests": total,
+        "minutes": args.minutes, "clients": args.clients, "encrypted": bool(key),
+        "requests": total,
         "codes": dict(codes), "unexpected": unexpected, "samples": samples,
         "rss_growth": rss_growth, "fd_growth": fd_growth,
     }, indent=2))  # fmt: skip
