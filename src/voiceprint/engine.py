@@ -29,6 +29,7 @@ from voiceprint.audio.vad import (
     speech_only,
     step_session,
 )
+from voiceprint.diarization.segmentation import Segmenter
 from voiceprint.embedding.encoder import MIN_SAMPLES, SpeakerEncoder
 from voiceprint.embedding.provision import ModelPaths
 from voiceprint.metrics import STAGE
@@ -68,10 +69,19 @@ class VoiceEngine:
         encoder: SpeakerEncoder,
         detector: SpeechDetector,
         vad_step: ort.InferenceSession | None = None,
+        segmenter: Segmenter | None = None,
     ) -> None:
         self.encoder = encoder
         self.detector = detector
         self._vad_step = vad_step
+        self._segmenter = segmenter
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """Local speakers per 10 s window, overlap included (the diarizer's first step)."""
+        if self._segmenter is None:
+            raise RuntimeError("this engine was built without the segmentation model")
+        return self._segmenter
 
     def stream_detector(self) -> StreamingSpeechDetector:
         """A VAD for one live stream (window by window, state of its own)."""
@@ -86,6 +96,7 @@ class VoiceEngine:
             SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads),
             SpeechDetector(paths.vad_onnx),
             step_session(paths.vad_step_onnx),
+            Segmenter(paths.segmentation_onnx, threads=threads),
         )
 
     @property

