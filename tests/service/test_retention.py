@@ -58,9 +58,9 @@ def test_voiceprints_unused_for_the_set_days_are_deleted(
 
     # Twenty days on, 1688 is identified and 2033 verified; 3080 is not matched.
     monkeypatch.setattr(voiceprints, "now", lambda: enrolled_at + 20 * DAY)
-    assert service.identify(alice, group, _recording("1688", 1), top_k=1)[0].is_match
-    assert service.verify(alice, group, ids["2033"], _recording("2033", 1)).is_match
-    assert not service.verify(alice, group, ids["1688"], _recording("3080", 1)).is_match
+    assert service.identify(alice, group, _recording("1688", 1), top_k=1).matches[0].is_match
+    assert service.verify(alice, group, ids["2033"], _recording("2033", 1)).matches[0].is_match
+    assert not service.verify(alice, group, ids["1688"], _recording("3080", 1)).matches[0].is_match
     with runtime.sessions() as session:
         used = dict(session.execute(select(Feature.id, Feature.last_used_at)).all())
     assert used == {
@@ -78,7 +78,7 @@ def test_voiceprints_unused_for_the_set_days_are_deleted(
     assert len(list(audio_dir.glob("*/*"))) == 2
     assert service.expire_unused(at=enrolled_at + 51 * DAY) == 2
     assert list(audio_dir.glob("*/*")) == []
-    assert service.identify(alice, group, _recording("1688", 2), top_k=1) == []
+    assert service.identify(alice, group, _recording("1688", 2), top_k=1).matches == []
 
     with runtime.sessions() as session:
         expired = list(session.scalars(select(AuditEvent).where(AuditEvent.operation == "expire")))

@@ -58,6 +58,6 @@ def test_seal_then_reseal_under_new_data_keys(tmp_path: Path, models: Models) ->
     assert len(list((tmp_path / "audio").glob("*/*"))) == 2  # the older files are gone
 
     for speaker, feature_id in ids.items():
-        best = keyed.service.identify(alice, group, _recording(speaker, 1), top_k=1)[0]
+        best = keyed.service.identify(alice, group, _recording(speaker, 1), top_k=1).matches[0]
         assert best.feature_id == feature_id and best.is_match
     keyed.database.dispose()
