@@ -59,9 +59,13 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
     page.wait_for_selector("#error:not([hidden])")
     assert "not valid" in page.inner_text("#error")  # the API's message, not a bare code
 
+    lists: list[str] = []  # group-list requests: one per sign-in, or a second render races the form
+    page.on("request", lambda r: "?page_num=" in r.url and lists.append(r.url))
     page.fill("#token", sqlite_server.token("console"))
     page.click("button:has-text('Sign in')")
     page.wait_for_selector("#new-group")
+    page.wait_for_load_state("networkidle")
+    assert len(lists) == 1, lists
     page.fill("#new-group", "Family")
     page.click("#create-group")
     page.wait_for_selector("tr[data-group='Family']")

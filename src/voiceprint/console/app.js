@@ -178,7 +178,9 @@ function signIn() {
   const form = el("form", { onsubmit: async (e) => {
     e.preventDefault();
     sessionStorage.setItem("token", input.value.trim());
-    try { await api("GET", "?page_size=1"); location.hash = "#/groups"; route(); }
+    // Only one route() per sign-in: a second render racing the first would replace a form
+    // the user has already started filling in.
+    try { await api("GET", "?page_size=1"); if (location.hash === "#/groups") route(); else location.hash = "#/groups"; }
     catch { sessionStorage.removeItem("token"); }
   } }, el("div", { class: "row" }, input, el("button", { class: "primary", type: "submit" }, t("signIn"))));
   view.replaceChildren(el("section", {}, el("h2", {}, t("signIn")), form));
