@@ -186,11 +186,20 @@ def test_who_spoke_when(browser_page, sqlite_server: Server) -> None:  # type: i
     meeting.write_bytes(wav_bytes(_conversation(), 16000))
 
     page.goto(f"{sqlite_server.url}/console/")
-    page.evaluate(
-        "([token, group]) => { sessionStorage.setItem('token', token);"
-        " location.hash = `#/group/${group}/diarize`; }",
-        [token, group],
-    )
+    page.evaluate("token => sessionStorage.setItem('token', token)", token)
+    # The group list the console opens with is held back until the user has moved on to the
+    # diarize page: its late answer must not replace that page.
+    held: list[Any] = []
+    page.route("**/voiceprint_groups?page_num=*", lambda route: held.append(route))
+    with page.expect_request(lambda r: "?page_num=" in r.url):
+        page.reload()
+    page.evaluate("group => { location.hash = `#/group/${group}/diarize`; }", group)
+    page.wait_for_selector("#diarize-file")
+    with page.expect_response(lambda r: "?page_num=" in r.url):
+        held.pop().continue_()
+    page.unroute("**/voiceprint_groups?page_num=*")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#diarize-file").count() == 1 and not page.locator("#groups").count()
     with page.expect_response(lambda r: r.url.endswith("/speaker_diarize")) as response:
         page.set_input_files("#diarize-file", str(meeting))
     data = response.value.json()["data"]
@@ -262,3 +271,12 @@ def test_who_spoke_when(browser_page, sqlite_server: Server) -> None:  # type: i
     assert at_s < playing < at_s + 2
     page.wait_for_selector("#timeline .playhead:not([hidden])")
     page.screenshot(path=str(shots / "diarize.png"), full_page=True)
+
+    page.click("#lang")  # 中文: the page renders afresh, so the recording goes up again
+    page.wait_for_selector("text=上传录音")
+    page.set_input_files("#diarize-file", str(meeting))
+    page.wait_for_selector("#timeline .lane.speaker")
+    assert page.locator("#timeline .lane.speaker").count() == len(data["speakers"])
+    assert "重叠" in page.inner_text("#timeline .lane.overlap")
+    page.screenshot(path=str(shots / "diarize-zh.png"), full_page=True)
+    page.click("#lang")

@@ -288,7 +288,13 @@ function liveIdentify(groupId) {
 
 // --- views -------------------------------------------------------------------------------
 
+// Each view takes a ticket before it fetches and shows itself only if no later view has taken
+// one since: a slow answer for a page already left must not replace the page now shown.
+let tickets = 0;
+const show = (ticket, ...nodes) => { if (ticket === tickets) view.replaceChildren(...nodes); };
+
 function signIn() {
+  const ticket = ++tickets;
   const input = el("input", { id: "token", type: "password", placeholder: t("token"), size: 48 });
   const form = el("form", { onsubmit: async (e) => {
     e.preventDefault();
@@ -298,10 +304,11 @@ function signIn() {
     try { await api("GET", "?page_size=1"); if (location.hash === "#/groups") route(); else location.hash = "#/groups"; }
     catch { sessionStorage.removeItem("token"); }
   } }, el("div", { class: "row" }, input, el("button", { class: "primary", type: "submit" }, t("signIn"))));
-  view.replaceChildren(el("section", {}, el("h2", {}, t("signIn")), form));
+  show(ticket, el("section", {}, el("h2", {}, t("signIn")), form));
 }
 
 async function groups(page = 1, search = "") {
+  const ticket = ++tickets;
   const query = `?page_num=${page}&page_size=10` + (search ? `&name=${encodeURIComponent(search)}` : "");
   const data = await api("GET", query);
   const find = el("input", { id: "search", placeholder: t("search"), value: search });
@@ -321,7 +328,7 @@ async function groups(page = 1, search = "") {
         if (confirm(t("confirmGroup"))) { await api("DELETE", `/${g.id}`); groups(1, search); }
       } }, t("delete")))));
   const pages = Math.max(1, Math.ceil(data.total / 10));
-  view.replaceChildren(el("section", {}, el("h2", {}, t("groups")),
+  show(ticket, el("section", {}, el("h2", {}, t("groups")),
     el("div", { class: "row" }, find, name, create),
     el("table", { id: "groups" }, rows),
     el("div", { class: "row muted" },
@@ -331,6 +338,7 @@ async function groups(page = 1, search = "") {
 }
 
 async function group(id) {
+  const ticket = ++tickets;
   const data = await api("GET", `/${id}/features?page_size=50`);
   const name = el("input", { id: "voice-name", placeholder: t("name"), maxlength: 20 });
   const enrolWith = async (blob) => {
@@ -367,7 +375,7 @@ async function group(id) {
       el("button", { class: "danger", type: "button", onclick: async () => {
         if (confirm(t("confirmVoice"))) { await api("DELETE", `/${id}/features/${f.id}`); group(id); }
       } }, t("delete")))));
-  view.replaceChildren(
+  show(ticket,
     el("p", {}, el("a", { onclick: () => { location.hash = "#/groups"; } }, `← ${t("back")}`), " · ",
       el("a", { id: "to-diarize", onclick: () => { location.hash = `#/group/${id}/diarize`; } }, `${t("whoSpokeWhen")} →`)),
     el("section", {}, el("h2", {}, t("voiceprintList")),
@@ -383,12 +391,13 @@ async function group(id) {
 
 // Who spoke when: a recording through speaker_diarize, one lane per speaker, named from the group.
 async function diarize(id) {
+  const ticket = ++tickets;
   const count = el("input", { id: "num-speakers", type: "number", min: 1, max: 64, placeholder: t("numSpeakers") });
   const file = el("input", { id: "diarize-file", type: "file", accept: "audio/*" });
   const status = el("span", { class: "muted" });
   const result = el("div", { id: "timeline" });
   const player = el("audio", { id: "diarize-audio", controls: "" });
-  const show = (answer) => {
+  const draw = (answer) => {
     if (!answer.speakers.length) { result.replaceChildren(el("p", { class: "muted" }, t("noSpeech"))); return; }
     const lanes = answer.speakers.map((s) => ({
       key: s.speaker, name: s.match ? s.feature_name : "",
@@ -412,9 +421,9 @@ async function diarize(id) {
     if (player.src) URL.revokeObjectURL(player.src);
     player.src = URL.createObjectURL(upload);  // played from the chosen file, not fetched back
     result.replaceChildren(); status.textContent = t("working");
-    try { show(await api("POST", `/${id}/speaker_diarize`, form)); } finally { status.textContent = ""; }
+    try { draw(await api("POST", `/${id}/speaker_diarize`, form)); } finally { status.textContent = ""; }
   });
-  view.replaceChildren(
+  show(ticket,
     el("p", {}, el("a", { onclick: () => { location.hash = `#/group/${id}`; } }, `← ${t("thisGroup")}`)),
     el("section", {}, el("h2", {}, t("whoSpokeWhen")),
       el("div", { class: "row" }, el("label", {}, t("diarizeFile"), " ", file), count, status),
