@@ -112,6 +112,11 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
     )
     said = [[f["start_ms"], f["end_ms"]] for f in finals if _name(f) == "Ann"]
     assert drawn and all(span in said for span in drawn), (drawn, finals)
+    interims = page.eval_on_selector_all(  # what a final settles is no longer drawn as interim
+        "#live-timeline .lane.speaker .segment.interim",
+        "els => els.map((e) => [+e.dataset.startMs, +e.dataset.endMs])",
+    )
+    assert not [(i, f) for i in interims for f in drawn if i[0] < f[1] and f[0] < i[1]]
     page.screenshot(path=str(shots / "live.png"), full_page=True)
     page.click("#live")
 
