@@ -172,6 +172,23 @@ def _overlaps(data: dict[str, Any]) -> list[list[int]]:
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def _segment(segment: dict[str, Any]) -> str:
+    return (
+        f"#timeline .lane[data-speaker='{segment['speaker']}'] "
+        f".segment[data-start-ms='{segment['start_ms']}']"
+    )
+
+
+def _plays_from(page: Any, start_s: float) -> None:
+    page.wait_for_function(
+        "s => { const a = document.getElementById('diarize-audio');"
+        " return !a.paused && a.currentTime > s; }",
+        arg=start_s,
+    )
+    playing = page.evaluate("document.getElementById('diarize-audio').currentTime")
+    assert start_s < playing < start_s + 2
+
+
 def test_who_spoke_when(browser_page, sqlite_server: Server) -> None:  # type: ignore[no-untyped-def]
     page, tmp, _ = browser_page
     shots = REPO / SHOTS_TO if SHOTS_TO else tmp
@@ -260,22 +277,17 @@ def test_who_spoke_when(browser_page, sqlite_server: Server) -> None:  # type: i
     )
     assert made == [[2000, 4200, "40%", "44%"]]
 
-    # A click on a segment plays the recording from its start.
+    # A click on a segment plays the recording from its start; so does Enter on one.
     segment = next(s for s in data["segments"] if s["start_ms"] > 1000)
-    at_s = segment["start_ms"] / 1000
-    page.click(
-        f"#timeline .lane[data-speaker='{segment['speaker']}'] "
-        f".segment[data-start-ms='{segment['start_ms']}']"
-    )
-    page.wait_for_function(
-        "s => { const a = document.getElementById('diarize-audio');"
-        " return !a.paused && a.currentTime > s; }",
-        arg=at_s,
-    )
-    playing = page.evaluate("document.getElementById('diarize-audio').currentTime")
-    assert at_s < playing < at_s + 2
+    page.click(_segment(segment))
+    _plays_from(page, segment["start_ms"] / 1000)
     page.wait_for_selector("#timeline .playhead:not([hidden])")
     page.screenshot(path=str(shots / "diarize.png"), full_page=True)
+    later = data["segments"][-1]
+    page.evaluate("document.getElementById('diarize-audio').pause()")  # only Enter plays it
+    page.focus(_segment(later))
+    page.keyboard.press("Enter")
+    _plays_from(page, later["start_ms"] / 1000)
 
     page.click("#lang")  # 中文: the page renders afresh, so the recording goes up again
     page.wait_for_selector("text=上传录音")

@@ -159,7 +159,8 @@ function clock(ms) {
 }
 
 // One lane per speaker over [from, to] ms, an overlap lane, and a time axis. Each lane is
-// {key, name, label, segments: [{start_ms, end_ms, final}]}; onSegment(segment) makes them clickable.
+// {key, name, label, color?, segments: [{start_ms, end_ms, final}]}; onSegment(segment) makes
+// segments clickable (and reachable by keyboard).
 function timeline(lanes, from, to, onSegment) {
   const span = Math.max(1, to - from);
   const place = (a, b) => {
@@ -172,7 +173,8 @@ function timeline(lanes, from, to, onSegment) {
   const segment = (s, cls, title) => el("div", {
     class: `segment ${cls}`, style: place(s.start_ms, s.end_ms), title,
     "data-start-ms": s.start_ms, "data-end-ms": s.end_ms,
-    ...(onSegment && { onclick: () => onSegment(s) }),
+    ...(onSegment && { role: "button", tabindex: 0, onclick: () => onSegment(s),
+      onkeydown: (e) => { if (e.key === "Enter") onSegment(s); } }),
   });
   const both = overlaps(lanes).filter(([a, b]) => shown({ start_ms: a, end_ms: b }));
   const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((x) => span / (x * 1000) <= 10) || 1200;
@@ -180,7 +182,7 @@ function timeline(lanes, from, to, onSegment) {
   for (let at = Math.ceil(from / (step * 1000)) * step * 1000; at <= to; at += step * 1000) ticks.push(at);
   return el("div", { class: "timeline" },
     lanes.map((lane, i) => row("speaker", { "data-speaker": lane.key, "data-name": lane.name }, lane.label,
-      lane.segments.filter(shown).map((s) => segment(s, `c${i % 8}${s.final === false ? " interim" : ""}`,
+      lane.segments.filter(shown).map((s) => segment(s, `c${(lane.color ?? i) % 8}${s.final === false ? " interim" : ""}`,
         `${clock(s.start_ms)}–${clock(s.end_ms)}`)))),
     row("overlap", {}, t("overlap"), both.map(([a, b]) => segment({ start_ms: a, end_ms: b }, "", t("overlap")))),
     row("axis", {}, "", ticks.map((at) => el("span", { class: "tick", style: `left:${((at - from) / span) * 100}%` }, clock(at)))),
@@ -196,19 +198,21 @@ const LIVE_SPAN = 30000;  // the live timeline rolls over the last 30 s of the s
 // part of the turn and takes the place of the interims there.
 function liveTimeline(holder) {
   const segments = [];
+  const colors = new Map();  // a person keeps their colour while others' lanes roll away
   let now = 0;
   const draw = () => {
     const lanes = [];
     for (const s of segments) {
+      if (!colors.has(s.name)) colors.set(s.name, colors.size);
       let lane = lanes.find((l) => l.key === s.name);
-      if (!lane) lanes.push(lane = { key: s.name, name: s.name, label: s.name || t("nobody"), segments: [] });
+      if (!lane) lanes.push(lane = { key: s.name, name: s.name, label: s.name || t("nobody"), color: colors.get(s.name), segments: [] });
       lane.segments.push(s);
     }
     holder.replaceChildren(timeline(lanes, Math.max(0, now - LIVE_SPAN), Math.max(LIVE_SPAN, now)));
   };
   const keep = (test) => { for (let i = segments.length - 1; i >= 0; i--) if (!test(segments[i])) segments.splice(i, 1); };
   return {
-    clear() { segments.length = 0; now = 0; draw(); },
+    clear() { segments.length = 0; colors.clear(); now = 0; draw(); },
     heard(ms) { now = ms; keep((s) => s.end_ms >= now - LIVE_SPAN); draw(); },
     stopped(ms) {  // a turn's interims end where its speech did
       keep((s) => s.final || s.start_ms < ms);
