@@ -289,11 +289,15 @@ def test_who_spoke_when(browser_page, sqlite_server: Server) -> None:  # type: i
     page.keyboard.press("Enter")
     _plays_from(page, later["start_ms"] / 1000)
 
-    page.click("#lang")  # 中文: the page renders afresh, so the recording goes up again
+    uploads: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/speaker_diarize") and uploads.append(r.url))
+    page.click("#lang")  # 中文: the page is drawn again, with the same answer and recording
     page.wait_for_selector("text=上传录音")
-    page.set_input_files("#diarize-file", str(meeting))
     page.wait_for_selector("#timeline .lane.speaker")
     assert page.locator("#timeline .lane.speaker").count() == len(data["speakers"])
+    assert not uploads
+    page.click(_segment(segment))
+    _plays_from(page, segment["start_ms"] / 1000)
     assert "重叠" in page.inner_text("#timeline .lane.overlap")
     page.screenshot(path=str(shots / "diarize-zh.png"), full_page=True)
     page.click("#lang")

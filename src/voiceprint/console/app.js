@@ -299,6 +299,7 @@ const show = (ticket, ...nodes) => { if (ticket === tickets) view.replaceChildre
 
 function signIn() {
   const ticket = ++tickets;
+  if (diarized) { URL.revokeObjectURL(diarized.url); diarized = null; }  // not for the next person
   const input = el("input", { id: "token", type: "password", placeholder: t("token"), size: 48 });
   const form = el("form", { onsubmit: async (e) => {
     e.preventDefault();
@@ -394,6 +395,10 @@ async function group(id) {
 }
 
 // Who spoke when: a recording through speaker_diarize, one lane per speaker, named from the group.
+// The last recording and its answer stay for when the page is drawn again (another language, back
+// from the group), until the next upload or sign-out.
+let diarized = null;  // {group, url, answer}
+
 async function diarize(id) {
   const ticket = ++tickets;
   const count = el("input", { id: "num-speakers", type: "number", min: 1, max: 64, placeholder: t("numSpeakers") });
@@ -422,11 +427,18 @@ async function diarize(id) {
     if (!upload) return;
     const form = new FormData(); form.append("file", upload);
     if (count.value) form.append("num_speakers", count.value);
-    if (player.src) URL.revokeObjectURL(player.src);
-    player.src = URL.createObjectURL(upload);  // played from the chosen file, not fetched back
+    if (diarized) URL.revokeObjectURL(diarized.url);
+    diarized = { group: id, url: URL.createObjectURL(upload), answer: null };  // played from the file, not fetched back
+    const mine = diarized;
+    player.src = mine.url;
     result.replaceChildren(); status.textContent = t("working");
-    try { draw(await api("POST", `/${id}/speaker_diarize`, form)); } finally { status.textContent = ""; }
+    try { mine.answer = await api("POST", `/${id}/speaker_diarize`, form); if (diarized === mine) draw(mine.answer); }
+    finally { status.textContent = ""; }
   });
+  if (diarized && diarized.group === id) {
+    player.src = diarized.url;
+    if (diarized.answer) draw(diarized.answer);
+  }
   show(ticket,
     el("p", {}, el("a", { onclick: () => { location.hash = `#/group/${id}`; } }, `← ${t("thisGroup")}`)),
     el("section", {}, el("h2", {}, t("whoSpokeWhen")),
