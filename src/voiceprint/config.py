@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         default=10, description="Recordings per voiceprint (each is stored and embedded)."
     )
 
+    index_max_mb: int = Field(
+        default=1024,
+        description="Memory for the embedding index (each group's voiceprints held ready "
+        "for scoring, about 0.8 MB per 1000 voiceprints); least recently used groups are "
+        "dropped beyond it. 0: no index, every identify reads its group from the database.",
+    )
+
     inference_threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         description="ONNX Runtime threads per inference.",

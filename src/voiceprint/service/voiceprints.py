@@ -35,6 +35,7 @@ from voiceprint.service.errors import (
     PermissionDenied,
     SampleQuotaExceeded,
 )
+from voiceprint.service.index import EmbeddingIndex, mark_changed
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.streams import IdentifyStream
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
@@ -58,6 +59,9 @@ class VoiceprintService:
         self._recordings = recordings
         self._scorer = scorer
         self._audit = audit_trail
+        self.index = EmbeddingIndex(
+            scorer, recordings.vault, recordings.model_id, settings.index_max_mb * 2**20
+        )
         self._diarizer = Diarizer(recordings.voice)
         self._enrolment = SpeechPolicy(
             "enrolment", settings.min_enroll_speech_s, check_enrolment=True
@@ -161,6 +165,7 @@ class VoiceprintService:
                     )
                 )
                 session.execute(delete(Group).where(Group.id == group_id))
+        self.index.forget(group_id)
         self._erase(keys)
 
     # --- voiceprints -----------------------------------------------------------------------
@@ -197,6 +202,7 @@ class VoiceprintService:
                 feature = Feature(
                     id=entry.feature_id,
                     group_id=group_id,
+                    revision=mark_changed(session, group_id),
                     creator_id=caller.account_id,
                     name=name,
                     description=desc,
@@ -258,6 +264,7 @@ class VoiceprintService:
                     old_keys = [s.audio_key for s in feature.samples]
                     feature.samples = samples
                 feature.updated_at = now()
+                feature.revision = mark_changed(session, group_id)
         self._erase(old_keys)
 
     def add_samples(
@@ -285,6 +292,7 @@ class VoiceprintService:
                 self._check_sample_count(len(feature.samples) + len(samples))
                 feature.samples.extend(samples)
                 feature.updated_at = now()
+                feature.revision = mark_changed(session, group_id)
                 count = len(feature.samples)
         return count
 
@@ -297,6 +305,8 @@ class VoiceprintService:
                 feature = access.owned_feature(session, caller, group_id, feature_id)
                 keys = [s.audio_key for s in feature.samples]
                 session.execute(delete(Feature).where(Feature.id == feature_id))
+                mark_changed(session, group_id)
+        self.index.forget(group_id, [feature_id])
         self._erase(keys)
 
     def feature_audio(self, caller: Principal, group_id: int, feature_id: int) -> StoredAudio:
@@ -335,8 +345,8 @@ class VoiceprintService:
         with self._audit.operation(audit.IDENTIFY, caller, group_id=group_id) as entry:
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+                group = access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self.index.enrolled(session, group)
             if not candidates:
                 return Recognition([], speech_s=0.0)
             (probe,) = self._recordings.analyse([upload], self._identification)
@@ -352,8 +362,8 @@ class VoiceprintService:
         with self._audit.operation(audit.DIARIZE, caller, group_id=group_id):
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+                group = access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self.index.enrolled(session, group)
             conversation = self._recordings.diarize(
                 upload, self._diarizer, options, self.settings.max_diarize_seconds
             )
@@ -365,8 +375,8 @@ class VoiceprintService:
         with self._audit.operation(audit.STREAM_OPENED, caller, group_id=group_id):
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+                group = access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self.index.enrolled(session, group)
             return IdentifyStream(self._recordings.voice, self._scorer, candidates, voiceprints)
 
     def close_stream(self, caller: Principal, group_id: int) -> None:
@@ -425,6 +435,8 @@ class VoiceprintService:
                 if not gone.rowcount:  # used or deleted meanwhile
                     entry.void()
                     continue
+                mark_changed(session, group_id)
+            self.index.forget(group_id, [feature_id])
             self._erase(keys)
             deleted += 1
         return deleted
