@@ -10,7 +10,15 @@ from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.embedding.models import MODELS
 from voiceprint.engine import SpeechPolicy, VoiceEngine
 from voiceprint.eval.conditions import telephone
-from voiceprint.scoring.scorer import MATCH_THRESHOLD, Calibration, Curve, Scorer, Voices, combine
+from voiceprint.scoring.scorer import (
+    MATCH_THRESHOLD,
+    Calibration,
+    Curve,
+    Gallery,
+    Scorer,
+    Voices,
+    combine,
+)
 from voiceprint.service.factory import Models
 
 SPEAKERS = ("1688", "2033", "3080", "533")
@@ -156,3 +164,27 @@ def test_strangers_on_a_real_line_stay_below_50(
     probes = [(i, v) for i, m in enumerate(members) for v in callers[m][1:]]
     found = [models.scorer.scores(v, enrolled).argmax() == i for i, v in probes]
     assert np.mean(found) >= 0.9
+
+
+def test_a_gallery_built_in_parts_scores_exactly_as_one_built_at_once(
+    models: Models, wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    """What the embedding index relies on: rows prepared apart (a group read in batches, a
+    voiceprint added later) give bit-identical scores, for every calibration condition."""
+    scorer = models.scorer
+    enrolled = Voices.concat([v for voices in (wide, narrow) for s in SPEAKERS for v in voices[s]])
+    probes = Voices.concat([wide["1688"][0], narrow["2033"][1]])
+    whole = scorer.score_matrix(probes, enrolled)
+    parts = Gallery.concat(
+        [scorer.gallery(enrolled.take(np.arange(a, b))) for a, b in ((0, 1), (1, 13), (13, 32))]
+    )
+    assert np.array_equal(scorer.score_matrix(probes, parts), whole)
+    middle = np.arange(5, 20)
+    assert np.array_equal(
+        scorer.score_matrix(probes, parts.take(middle)),
+        scorer.score_matrix(probes, enrolled.take(middle)),
+    )
+    assert (
+        len({int(c) for c in scorer.calibration.conditions(scorer.gallery(probes), parts).flat})
+        >= 3
+    )
