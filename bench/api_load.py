@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import soundfile
 
-from bench_server import PREFIX, bench_server
+from bench_server import PREFIX, bench_server, rss_mb
 from voiceprint.audio.decode import decode_audio
 from voiceprint.config import get_settings
 from voiceprint.engine import SpeechPolicy
@@ -60,13 +60,6 @@ def probe_clips() -> list[bytes]:
             if len(wave) >= 5 * 16000:
                 clips.append(_wav(wave[: 5 * 16000]))
     return clips
-
-
-def _rss_mb(pid: int) -> tuple[float, float]:
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def engine_only(clips: list[bytes], threads: int, repeats: int) -> float:
@@ -166,7 +159,7 @@ def main() -> None:
         rows = []
         for n in args.clients:
             row = run_clients(url, token, group_id, clips, n, args.seconds)
-            row["server_rss_mb"], row["server_peak_rss_mb"] = _rss_mb(server.process.pid)
+            row["server_rss_mb"], row["server_peak_rss_mb"] = rss_mb(server.process.pid)
             row["ratio_to_engine"] = row["req_per_s"] / engine_rps
             rows.append(row)
 

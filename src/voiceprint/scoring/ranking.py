@@ -73,5 +73,13 @@ def match(candidate: Candidate, score: float) -> Match:
 
 def rank(candidates: Sequence[Candidate], scores: np.ndarray, top_k: int | None) -> list[Match]:
     """The ``top_k`` best matches (all when None), best first; ties keep enrolment order."""
-    order = np.argsort(-np.asarray(scores), kind="stable")[: top_k or len(candidates)]
+    scores = np.asarray(scores)
+    rows = np.arange(len(scores))
+    k = min(top_k or len(scores), len(scores))
+    if k < len(scores):
+        # Only rows scoring at least the k-th best can rank in the top k: sorting just those
+        # (in enrolment order, stably) orders them as a sort of the whole group would.
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        rows = np.flatnonzero(scores >= kth)
+    order = rows[np.argsort(-scores[rows], kind="stable")][:k]
     return [match(candidates[i], scores[i]) for i in order]
