@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     )
     max_features_per_group: int = Field(default=10, description="Voiceprints per group.")
     max_groups_per_workspace: int = Field(default=1000, description="Groups per workspace.")
+    max_groups_per_identify: int = Field(
+        default=100, description="Groups one identify across groups may search (beyond Coze)."
+    )
     max_samples_per_feature: int = Field(
         default=10, description="Recordings per voiceprint (each is stored and embedded)."
     )

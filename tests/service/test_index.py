@@ -125,8 +125,8 @@ def test_the_memory_bound_drops_the_least_recently_used_group(
         index = EmbeddingIndex(models.scorer, vault, models.voice.model_id, bound)
         with runtime.sessions() as session:
             for group in uses:
-                candidates, gallery = index.enrolled(session, session.get_one(Group, group))
-                assert len(candidates) == len(gallery) == 1
+                feature_ids, gallery = index.enrolled(session, session.get_one(Group, group))
+                assert len(feature_ids) == len(gallery) == 1
         return index.groups()
 
     assert held_after(2**20, groups) == groups

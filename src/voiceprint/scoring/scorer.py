@@ -197,6 +197,8 @@ class Gallery:
         if not parts:
             flags, stats = np.zeros(0, bool), np.zeros(0, np.float32)
             return cls(np.zeros((0, 0), np.float32), flags, flags, stats, stats)
+        if len(parts) == 1:  # a group's own gallery, not copied per request
+            return parts[0]
         columns = zip(*(p._arrays() for p in parts), strict=True)
         return cls(*(np.concatenate(column) for column in columns))
 

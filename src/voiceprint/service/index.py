@@ -31,15 +31,11 @@ import numpy as np
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from voiceprint.scoring.ranking import Candidate
 from voiceprint.scoring.scorer import Gallery, Scorer
 from voiceprint.service import queries
 from voiceprint.service.errors import StaleVoiceprints
 from voiceprint.store.models import Feature, Group
 from voiceprint.store.vault import Vault
-
-# Memory a voiceprint takes besides its gallery row: its Candidate, id, name and text.
-CANDIDATE_BYTES = 200
 
 
 def mark_changed(session: Session, group_id: int, feature_ids: Iterable[int] = ()) -> int:
@@ -60,10 +56,11 @@ def mark_changed(session: Session, group_id: int, feature_ids: Iterable[int] = (
 
 @dataclass(frozen=True)
 class Entry:
-    """One group's voiceprints in enrolment order, as of ``generation`` (at least)."""
+    """One group's voiceprints in enrolment order, as of ``generation`` (at least): only
+    arrays, so a large group costs no Python object per voiceprint (names are read per
+    request for the few matches answered)."""
 
     generation: int
-    candidates: list[Candidate]
     feature_ids: np.ndarray
     created_at: np.ndarray
     revisions: np.ndarray
@@ -71,12 +68,12 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        return self.gallery.nbytes + len(self.candidates) * CANDIDATE_BYTES
+        arrays = (self.feature_ids, self.created_at, self.revisions)
+        return self.gallery.nbytes + sum(a.nbytes for a in arrays)
 
     def take(self, rows: np.ndarray) -> Entry:
         return Entry(
             self.generation,
-            [self.candidates[i] for i in rows],
             self.feature_ids[rows],
             self.created_at[rows],
             self.revisions[rows],
@@ -101,9 +98,10 @@ class EmbeddingIndex:
     def groups(self) -> list[int]:
         return list(self._entries)
 
-    def enrolled(self, session: Session, group: Group) -> tuple[list[Candidate], Gallery]:
-        """The group's voiceprints and gallery as of ``group.generation`` (read in this
-        session before, so nothing committed before it is missed)."""
+    def enrolled(self, session: Session, group: Group) -> tuple[np.ndarray, Gallery]:
+        """The ids of the group's voiceprints, in enrolment order, and their gallery, as of
+        ``group.generation`` (read in this session before, so nothing committed before it
+        is missed)."""
         with self._lock:
             self._sweep(session, exclude=group.id)
             entry = self._entries.get(group.id)
@@ -112,7 +110,7 @@ class EmbeddingIndex:
             elif entry.generation != group.generation:
                 entry = self._refresh(session, group.id, entry, group.generation)
             self._keep(group.id, entry)
-        return entry.candidates, entry.gallery
+        return entry.feature_ids, entry.gallery
 
     def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
         """Drop this process's copy of deleted voiceprints (all of the group: None) now."""
@@ -163,7 +161,7 @@ class EmbeddingIndex:
                 for feature_id, revision in zip(entry.feature_ids, entry.revisions, strict=True)
             ),
             dtype=bool,
-            count=len(entry.candidates),
+            count=len(entry.feature_ids),
         )
         changed = self._read(
             session,
@@ -184,7 +182,6 @@ class EmbeddingIndex:
         parts = [
             Entry(
                 generation,
-                batch.candidates,
                 np.asarray([c.feature_id for c in batch.candidates], np.int64),
                 batch.created_at,
                 batch.revisions,
@@ -208,7 +205,6 @@ class EmbeddingIndex:
 def _concat(generation: int, parts: list[Entry]) -> Entry:
     return Entry(
         generation,
-        [c for part in parts for c in part.candidates],
         np.concatenate([p.feature_ids for p in parts] or [np.zeros(0, np.int64)]),
         np.concatenate([p.created_at for p in parts] or [np.zeros(0, np.int64)]),
         np.concatenate([p.revisions for p in parts] or [np.zeros(0, np.int64)]),

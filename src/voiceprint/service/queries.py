@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from voiceprint.store.vault import Vault
 
 # Voiceprints read and combined at once: bounds what a large group's read holds in memory.
 BATCH = 2000
+NAMED_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,21 @@ class Enrolled:
     created_at: np.ndarray  # int64, as stored
     revisions: np.ndarray  # int64: the group generation each last changed at
     voices: Voices
+
+
+def named(session: Session, feature_ids: Sequence[int]) -> dict[int, Candidate]:
+    """The voiceprints of ``feature_ids`` that exist, by id (read in chunks: databases
+    bound how many values one statement may carry)."""
+    ids = [int(i) for i in feature_ids]
+    found: dict[int, Candidate] = {}
+    for start in range(0, len(ids), NAMED_CHUNK):
+        rows = session.execute(
+            select(Feature.id, Feature.group_id, Feature.name, Feature.description).where(
+                Feature.id.in_(ids[start : start + NAMED_CHUNK])
+            )
+        )
+        found.update((row.id, Candidate(*row)) for row in rows)
+    return found
 
 
 def enrolled(
@@ -54,6 +70,7 @@ def enrolled_batches(
     rows = session.execute(
         select(
             Feature.id.label("feature_id"),
+            Feature.group_id,
             Feature.name,
             Feature.description,
             Feature.created_at,
@@ -78,7 +95,7 @@ def enrolled_batches(
             samples[0].feature_id for samples, ok in zip(batch, current, strict=True) if not ok
         ]
         yield Enrolled(
-            [Candidate(s[0].feature_id, s[0].name, s[0].description) for s in fresh],
+            [Candidate(s[0].feature_id, s[0].group_id, s[0].name, s[0].description) for s in fresh],
             np.asarray([s[0].created_at for s in fresh], np.int64),
             np.asarray([s[0].revision for s in fresh], np.int64),
             Voices.concat([_combined(vault, samples) for samples in fresh]),
