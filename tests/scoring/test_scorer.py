@@ -188,3 +188,20 @@ def test_a_gallery_built_in_parts_scores_exactly_as_one_built_at_once(
         len({int(c) for c in scorer.calibration.conditions(scorer.gallery(probes), parts).flat})
         >= 3
     )
+
+
+def test_combining_many_voiceprints_at_once_equals_combining_each(
+    wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    """A large group's read combines its samples by run length; the voiceprints are the
+    ones combining each gives, bit for bit, narrow-band flags included."""
+    samples = [v for s in SPEAKERS for v in wide[s][:3] + narrow[s][:2]]
+    counts = np.array([1, 3, 2, 4, 1, 2, 3, 4])
+    voices = Voices.concat(samples)
+    runs = voices.combined_runs(counts)
+    starts = np.cumsum(counts) - counts
+    each = Voices.concat(
+        [voices.take(np.arange(a, a + k)).combined() for a, k in zip(starts, counts, strict=True)]
+    )
+    assert np.array_equal(runs.vectors, each.vectors)
+    assert np.array_equal(runs.narrowband, each.narrowband) and 0 < runs.narrowband.sum() < 8

@@ -98,17 +98,21 @@ def enrolled_batches(
             [Candidate(s[0].feature_id, s[0].group_id, s[0].name, s[0].description) for s in fresh],
             np.asarray([s[0].created_at for s in fresh], np.int64),
             np.asarray([s[0].revision for s in fresh], np.int64),
-            Voices.concat([_combined(vault, samples) for samples in fresh]),
+            _combined(vault, fresh),
         )
     if stale:
         raise StaleVoiceprints(stale, model_id)
 
 
-def _combined(vault: Vault, samples: list[Row[Any]]) -> Voices:
-    """One voiceprint of its samples' rows."""
-    return Voices.of(
+def _combined(vault: Vault, features: list[list[Row[Any]]]) -> Voices:
+    """One voiceprint of each feature's sample rows."""
+    if not features:
+        return Voices.concat([])
+    samples = [s for rows in features for s in rows]
+    voices = Voices.of(
         np.stack(
             [vault.open_embedding(s.sample_id, s.embedding, s.key_generation) for s in samples]
         ),
         [bool(s.quality.get("narrowband")) for s in samples],
-    ).combined()
+    )
+    return voices.combined_runs(np.array([len(rows) for rows in features]))
