@@ -9,11 +9,12 @@ build, so a request only scores its probe: one matrix product.
 Coherence across server processes sharing a database: every change to a
 group's voiceprints raises the group's ``generation`` in the same transaction
 (``mark_changed``) and stamps the changed voiceprint's ``revision`` with it.
-Each request reads the generation of every group this process holds; one that
-moved is brought up to date before anything is scored: the voiceprints stamped
-after what the index saw are read again, and those gone are dropped. A group
-deleted elsewhere is dropped from memory at the next request, and this process's
-own deletes drop their vectors at once. Decrypted vectors live in memory only.
+Each identify (diarize, stream opening) reads the generation of every group
+this process holds; one that moved is brought up to date before anything is
+scored: the voiceprints stamped after what the index saw are read again, and
+those gone are dropped. A group deleted elsewhere leaves memory at the next
+identify of any group; this process's own deletes drop their vectors at once.
+Decrypted vectors live in memory only.
 
 Memory is bounded (``index_max_mb``): least recently used groups are dropped;
 a group larger than the bound, or every group when it is 0, is read per request
@@ -42,13 +43,15 @@ def mark_changed(session: Session, group_id: int, feature_ids: Iterable[int] = (
     """Raise the group's generation, stamp ``feature_ids`` with it, and return it. The
     increment is one statement, so concurrent writers (PostgreSQL) take turns on the row
     and generations follow the order of commits."""
+    ids = list(feature_ids)
+    if ids:  # voiceprint rows before the group's, the order every writer locks them in
+        session.execute(select(Feature.id).where(Feature.id.in_(ids)).with_for_update())
     generation = session.execute(
         update(Group)
         .where(Group.id == group_id)
         .values(generation=Group.generation + 1)
         .returning(Group.generation)
     ).scalar_one()
-    ids = list(feature_ids)
     if ids:
         session.execute(update(Feature).where(Feature.id.in_(ids)).values(revision=generation))
     return generation
