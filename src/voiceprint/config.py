@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
         "Default: SQLite file voiceprint.db inside data_dir.",
     )
+    blob_store: Literal["files", "database"] = Field(
+        default="files",
+        description="Where recordings are stored: files under data_dir/audio, or database "
+        "(in the database itself, e.g. PostgreSQL bytea), so that servers on several machines "
+        "share nothing but the database.",
+    )
     model_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("voiceprint")) / "models",
         description="Cache of the converted ONNX models (fetched on first use).",

@@ -130,6 +130,17 @@ class Sample(Base):
     key_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class AudioBlob(Base):
+    """A stored recording, with ``VOICEPRINT_BLOB_STORE=database`` (``blobs.DatabaseBlobs``);
+    named by a sample's ``audio_key``, written before the sample and deleted after it."""
+
+    __tablename__ = "audio_blobs"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class ServerSecret(Base):
     """Secrets shared by every server process of one installation (e.g. URL signing)."""
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from voiceprint.store.blobs import BlobStore
+from voiceprint.store.blobs import Blobs
 from voiceprint.store.keyring import Keyring
 from voiceprint.store.models import Sample
 
@@ -27,7 +27,7 @@ def _embedding_context(sample_id: int) -> bytes:
 
 
 class Vault:
-    def __init__(self, blobs: BlobStore, keyring: Keyring | None) -> None:
+    def __init__(self, blobs: Blobs, keyring: Keyring | None) -> None:
         self.blobs = blobs
         self.keyring = keyring
 
