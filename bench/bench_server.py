@@ -18,6 +18,7 @@ import httpx
 
 from voiceprint.auth.tokens import mint_token
 from voiceprint.store.db import make_engine, make_session_factory
+from voiceprint.store.models import Token
 
 PREFIX = "/v1/audio/voiceprint_groups"
 
@@ -28,10 +29,19 @@ class BenchServer:
     token: str
     process: subprocess.Popen[bytes]
     data_dir: Path
+    account_id: int
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak, in MB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def _free_port() -> int:
@@ -67,8 +77,9 @@ def bench_server(**settings: str) -> Iterator[BenchServer]:
                 time.sleep(0.2)
         sessions = make_session_factory(make_engine(f"sqlite:///{tmp / 'voiceprint.db'}"))
         with sessions() as session, session.begin():
-            token = mint_token(session, user="bench", workspace=secrets.token_hex(4)).token
-        yield BenchServer(url, token, process, tmp)
+            minted = mint_token(session, user="bench", workspace=secrets.token_hex(4))
+            account_id = session.get_one(Token, minted.id).account_id
+        yield BenchServer(url, minted.token, process, tmp, account_id)
     finally:
         process.terminate()
         process.wait(timeout=10)

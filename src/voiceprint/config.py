@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
         "Default: SQLite file voiceprint.db inside data_dir.",
     )
+    blob_store: Literal["files", "database"] = Field(
+        default="files",
+        description="Where recordings are stored: files under data_dir/audio, or database "
+        "(in the database itself, e.g. PostgreSQL bytea), so that servers on several machines "
+        "share nothing but the database.",
+    )
     model_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("voiceprint")) / "models",
         description="Cache of the converted ONNX models (fetched on first use).",
@@ -69,8 +75,18 @@ class Settings(BaseSettings):
     )
     max_features_per_group: int = Field(default=10, description="Voiceprints per group.")
     max_groups_per_workspace: int = Field(default=1000, description="Groups per workspace.")
+    max_groups_per_identify: int = Field(
+        default=100, description="Groups one identify across groups may search (beyond Coze)."
+    )
     max_samples_per_feature: int = Field(
         default=10, description="Recordings per voiceprint (each is stored and embedded)."
+    )
+
+    index_max_mb: int = Field(
+        default=1024,
+        description="Memory for the embedding index (each group's voiceprints held ready "
+        "for scoring, about 0.8 MB per 1000 voiceprints); least recently used groups are "
+        "dropped beyond it. 0: no index, every identify reads its group from the database.",
     )
 
     inference_threads: int = Field(

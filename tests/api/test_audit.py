@@ -26,6 +26,7 @@ KEY = generate_key()
 
 # (method, path) of every route -> the operation it records, or None: it touches no
 # biometric data. A route the document gains must be added here, so nobody forgets its row.
+ACROSS = "/v1/audio/speaker_identify"
 OPERATIONS: dict[tuple[str, str], str | None] = {
     ("POST", PREFIX): None,
     ("GET", PREFIX): None,
@@ -40,6 +41,7 @@ OPERATIONS: dict[tuple[str, str], str | None] = {
     ("POST", PREFIX + "/{group_id}/speaker_identify"): "identify",
     ("POST", PREFIX + "/{group_id}/speaker_diarize"): "diarize",
     ("POST", PREFIX + "/{group_id}/features/{feature_id}/verify"): "verify",
+    ("POST", ACROSS): "identify",
     ("GET", "/health"): None,
     # The xiaozhi contract: the same service operations, so the same rows.
     ("GET", "/voiceprint/health"): None,
@@ -131,6 +133,10 @@ def _request(
         kwargs["data"] = {"name": "renamed"}
     elif "application/json" in content:
         kwargs["json"] = {"name": "g2"}
+    if path == ACROSS:  # the groups travel in the body; the row names the best match's
+        gid = made.group()
+        made.feature(gid)
+        kwargs["data"] = {"group_ids": gid}
     return kwargs, gid, fid
 
 

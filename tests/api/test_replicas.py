@@ -1,6 +1,7 @@
 """Two server processes on one PostgreSQL database (and one shared audio folder) behave as one
 service: quotas hold exactly when creates race across them, and either serves the other's
-audio and signed links."""
+audio and signed links. With the recordings in the database, two servers with separate data
+folders (two machines) answer alike, audio and signed links included."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.conftest import read_speech, speech_files, wav_bytes
 
 PREFIX = "/v1/audio/voiceprint_groups"
 MAX_SAMPLES = 3
+PUBLIC = "http://voiceprint.example"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,19 @@ def _race(replicas: list[Server], token: str, n: int, send) -> list[int]:  # typ
 def _clip(index: int) -> bytes:
     wave, rate = read_speech(speech_files("librispeech", "2033")[index])
     return wav_bytes(wave[: 3 * rate], rate)
+
+
+def _enrol(on: Server, by: Server, auth: dict[str, str], clip: bytes) -> tuple[str, str]:
+    """A new group made on one server and a voiceprint of ``clip`` enrolled in it on another."""
+    group = httpx.post(f"{on.url}{PREFIX}", json={"name": "shared"}, headers=auth).json()
+    created = httpx.post(
+        f"{by.url}{PREFIX}/{group['data']['id']}/features",
+        data={"name": "x"},
+        files={"file": clip},
+        headers=auth,
+        timeout=60,
+    ).json()
+    return group["data"]["id"], created["data"]["id"]
 
 
 def test_quotas_are_exact_across_replicas(replicas: list[Server]) -> None:
@@ -92,17 +107,8 @@ def test_either_replica_serves_the_others_audio_and_links(replicas: list[Server]
     token = replicas[0].token()
     auth = {"Authorization": f"Bearer {token}"}
     first, second = replicas
-    group = httpx.post(f"{first.url}{PREFIX}", json={"name": "shared"}, headers=auth)
-    group_id = group.json()["data"]["id"]
     clip = _clip(1)
-    created = httpx.post(
-        f"{first.url}{PREFIX}/{group_id}/features",
-        data={"name": "x"},
-        files={"file": clip},
-        headers=auth,
-        timeout=60,
-    ).json()
-    feature = created["data"]["id"]
+    group_id, feature = _enrol(first, first, auth, clip)
     item = httpx.get(f"{first.url}{PREFIX}/{group_id}/features", headers=auth).json()["data"][
         "items"
     ][0]
@@ -117,3 +123,53 @@ def test_either_replica_serves_the_others_audio_and_links(replicas: list[Server]
         timeout=60,
     ).json()
     assert identified["data"]["feature_score_list"][0]["feature_id"] == feature
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Two servers as on two machines: one PostgreSQL database, recordings stored in it
+    (VOICEPRINT_BLOB_STORE=database), each its own data folder, one public URL (a load
+    balancer's)."""
+    for url in postgres_database():
+        with ExitStack() as stack:
+            servers = []
+            for name in ("machine-a", "machine-b"):
+                running = _start(
+                    tmp_path_factory.mktemp(name), url, blob_store="database", public_url=PUBLIC
+                )
+                stack.callback(running.close)
+                servers.append(next(running))
+            yield servers
+
+
+def test_servers_sharing_only_postgresql_answer_alike(machines: list[Server]) -> None:
+    a, b = machines
+    auth = {"Authorization": f"Bearer {a.token()}"}
+
+    def both(method: str, path: str, **kwargs: object) -> list[httpx.Response]:
+        return [
+            httpx.request(method, f"{s.url}{path}", headers=auth, timeout=60, **kwargs)  # type: ignore[arg-type]
+            for s in machines
+        ]
+
+    clip = _clip(1)
+    gid, fid = _enrol(a, b, auth, clip)
+
+    lists = [r.json()["data"] for r in both("GET", f"{PREFIX}/{gid}/features")]
+    assert lists[0] == lists[1] and lists[0]["total"] == 1
+    audio_url = lists[0]["items"][0]["audio_url"]
+    assert audio_url.startswith(PUBLIC)
+    for server in machines:  # the signed link, as the load balancer would pass it on
+        assert httpx.get(audio_url.replace(PUBLIC, server.url)).content == clip
+    assert [r.content for r in both("GET", f"{PREFIX}/{gid}/features/{fid}/audio")] == [clip] * 2
+    probe = _clip(2)
+    identify = f"{PREFIX}/{gid}/speaker_identify"
+    answers = [r.json()["data"] for r in both("POST", identify, files={"file": probe})]
+    assert answers[0] == answers[1] and answers[0]["feature_score_list"][0]["feature_id"] == fid
+    assert not [p for s in machines for p in (s.data_dir / "audio").rglob("*") if p.is_file()]
+
+    assert httpx.delete(f"{a.url}{PREFIX}/{gid}/features/{fid}", headers=auth).json()["code"] == 0
+    gone = [r.json()["code"] for r in both("GET", f"{PREFIX}/{gid}/features/{fid}/audio")]
+    assert gone == [4200, 4200]
+    after = [r.json()["data"] for r in both("POST", identify, files={"file": probe})]
+    assert after == [{"feature_score_list": [], "decision": "different_speaker"}] * 2

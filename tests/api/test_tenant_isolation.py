@@ -42,6 +42,9 @@ CALLS: dict[str, Call] = {
     "download audio": lambda c, g, f: c.get(f"{PREFIX}/{g}/features/{f}/audio"),
     "identify": lambda c, g, f: c.post(f"{PREFIX}/{g}/speaker_identify", files={"file": CLIP}),
     "verify": lambda c, g, f: c.post(f"{PREFIX}/{g}/features/{f}/verify", files={"file": CLIP}),
+    "identify across groups": lambda c, g, f: c.post(
+        "/v1/audio/speaker_identify", data={"group_ids": g}, files={"file": CLIP}
+    ),
 }
 EDITS = ("update group", "delete group", "update voiceprint", "delete voiceprint", "add samples")
 
@@ -107,7 +110,9 @@ def test_a_colleague_may_not_change_what_is_not_theirs(
     assert "only the creator" in response.json()["msg"]
 
 
-@pytest.mark.parametrize("name", ["list voiceprints", "download audio", "identify", "verify"])
+@pytest.mark.parametrize(
+    "name", ["list voiceprints", "download audio", "identify", "verify", "identify across groups"]
+)
 def test_a_colleague_may_look(server: Server, world: dict, name: str) -> None:
     with _client(server, world["colleague"]) as colleague:
         response = CALLS[name](colleague, world["group"], world["feature"])

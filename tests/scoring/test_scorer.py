@@ -10,7 +10,15 @@ from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.embedding.models import MODELS
 from voiceprint.engine import SpeechPolicy, VoiceEngine
 from voiceprint.eval.conditions import telephone
-from voiceprint.scoring.scorer import MATCH_THRESHOLD, Calibration, Curve, Scorer, Voices, combine
+from voiceprint.scoring.scorer import (
+    MATCH_THRESHOLD,
+    Calibration,
+    Curve,
+    Gallery,
+    Scorer,
+    Voices,
+    combine,
+)
 from voiceprint.service.factory import Models
 
 SPEAKERS = ("1688", "2033", "3080", "533")
@@ -156,3 +164,44 @@ def test_strangers_on_a_real_line_stay_below_50(
     probes = [(i, v) for i, m in enumerate(members) for v in callers[m][1:]]
     found = [models.scorer.scores(v, enrolled).argmax() == i for i, v in probes]
     assert np.mean(found) >= 0.9
+
+
+def test_a_gallery_built_in_parts_scores_exactly_as_one_built_at_once(
+    models: Models, wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    """What the embedding index relies on: rows prepared apart (a group read in batches, a
+    voiceprint added later) give bit-identical scores, for every calibration condition."""
+    scorer = models.scorer
+    enrolled = Voices.concat([v for voices in (wide, narrow) for s in SPEAKERS for v in voices[s]])
+    probes = Voices.concat([wide["1688"][0], narrow["2033"][1]])
+    whole = scorer.score_matrix(probes, enrolled)
+    parts = Gallery.concat(
+        [scorer.gallery(enrolled.take(np.arange(a, b))) for a, b in ((0, 1), (1, 13), (13, 32))]
+    )
+    assert np.array_equal(scorer.score_matrix(probes, parts), whole)
+    middle = np.arange(5, 20)
+    assert np.array_equal(
+        scorer.score_matrix(probes, parts.take(middle)),
+        scorer.score_matrix(probes, enrolled.take(middle)),
+    )
+    assert (
+        len({int(c) for c in scorer.calibration.conditions(scorer.gallery(probes), parts).flat})
+        >= 3
+    )
+
+
+def test_combining_many_voiceprints_at_once_equals_combining_each(
+    wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    """A large group's read combines its samples by run length; the voiceprints are the
+    ones combining each gives, bit for bit, narrow-band flags included."""
+    samples = [v for s in SPEAKERS for v in wide[s][:3] + narrow[s][:2]]
+    counts = np.array([1, 3, 2, 4, 1, 2, 3, 4])
+    voices = Voices.concat(samples)
+    runs = voices.combined_runs(counts)
+    starts = np.cumsum(counts) - counts
+    each = Voices.concat(
+        [voices.take(np.arange(a, a + k)).combined() for a, k in zip(starts, counts, strict=True)]
+    )
+    assert np.array_equal(runs.vectors, each.vectors)
+    assert np.array_equal(runs.narrowband, each.narrowband) and 0 < runs.narrowband.sum() < 8

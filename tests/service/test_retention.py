@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import read_speech, speech_files, wav_bytes
-from voiceprint.auth.tokens import Principal, authenticate, mint_token
+from tests.service import caller
 from voiceprint.clock import now
 from voiceprint.config import Settings
 from voiceprint.service import voiceprints
@@ -31,13 +31,6 @@ def runtime(tmp_path: Path, models: Models) -> Iterator[Runtime]:
     built.database.dispose()
 
 
-def _caller(runtime: Runtime) -> Principal:
-    with runtime.sessions() as session, session.begin():
-        token = mint_token(session, user="alice", workspace="home").token
-    with runtime.sessions() as session:
-        return authenticate(session, f"Bearer {token}")
-
-
 def _recording(speaker: str, index: int) -> AudioUpload:
     return AudioUpload(wav_bytes(*read_speech(speech_files("librispeech", speaker)[index])))
 
@@ -46,7 +39,7 @@ def test_voiceprints_unused_for_the_set_days_are_deleted(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = runtime.service
-    alice = _caller(runtime)
+    alice = caller(runtime)
     group = service.create_group(alice, "family", "")
     enrolled_at = now()
     ids = {
@@ -91,7 +84,7 @@ def test_voiceprints_unused_for_the_set_days_are_deleted(
 
 def test_off_by_default(runtime: Runtime, models: Models) -> None:
     service = runtime.service
-    alice = _caller(runtime)
+    alice = caller(runtime)
     group = service.create_group(alice, "family", "")
     service.create_feature(alice, group, "a", "", [_recording("1688", 0)])
     settings = Settings(

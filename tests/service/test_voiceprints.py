@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_speech, speech_files, wav_bytes
+from tests.service import caller
 from voiceprint.audio.errors import NotEnoughSpeech
-from voiceprint.auth.tokens import Principal, authenticate, mint_token
 from voiceprint.config import Settings
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
@@ -32,13 +32,6 @@ def runtime(tmp_path: Path, models: Models) -> Iterator[Runtime]:
     built.database.dispose()
 
 
-def _caller(runtime: Runtime, user: str, workspace: str, permissions: str = "all") -> Principal:
-    with runtime.sessions() as session, session.begin():
-        token = mint_token(session, user=user, workspace=workspace, permissions=permissions).token
-    with runtime.sessions() as session:
-        return authenticate(session, f"Bearer {token}")
-
-
 def _recording(speaker: str, index: int) -> AudioUpload:
     samples, rate = read_speech(speech_files("librispeech", speaker)[index])
     return AudioUpload(wav_bytes(samples, rate))
@@ -50,7 +43,7 @@ def _audio_files(runtime: Runtime) -> list[Path]:
 
 def test_enrol_then_identify_and_verify_the_right_person(runtime: Runtime) -> None:
     service = runtime.service
-    alice = _caller(runtime, "alice", "home")
+    alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
     ids = {
         s: service.create_feature(alice, group, f"p{s}", "", [_recording(s, 0)])[0]
@@ -75,7 +68,7 @@ def test_enrol_then_identify_and_verify_the_right_person(runtime: Runtime) -> No
 
 def test_refused_enrolment_leaves_nothing_behind(runtime: Runtime) -> None:
     service = runtime.service
-    alice = _caller(runtime, "alice", "home")
+    alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
     silence = AudioUpload(wav_bytes(np.zeros(3 * 16000, dtype=np.float32), 16000))
     with pytest.raises(NotEnoughSpeech, match="needed for enrolment"):
@@ -86,7 +79,7 @@ def test_refused_enrolment_leaves_nothing_behind(runtime: Runtime) -> None:
 
 def test_quota_holds_and_deleting_frees_a_place_and_the_audio(runtime: Runtime) -> None:
     service = runtime.service
-    alice = _caller(runtime, "alice", "home")
+    alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
     ids = [service.create_feature(alice, group, s, "", [_recording(s, 0)])[0] for s in SPEAKERS]
     with pytest.raises(FeatureQuotaExceeded, match="already has 3 voiceprints"):
@@ -107,10 +100,10 @@ def test_quota_holds_and_deleting_frees_a_place_and_the_audio(runtime: Runtime) 
 
 def test_other_workspaces_see_nothing_and_only_creators_edit(runtime: Runtime) -> None:
     service = runtime.service
-    alice = _caller(runtime, "alice", "home")
-    bob = _caller(runtime, "bob", "home")  # same workspace, not the creator
-    mallory = _caller(runtime, "mallory", "elsewhere")
-    reader = _caller(runtime, "rita", "home", permissions="listVoiceprintGroup")
+    alice = caller(runtime, "alice", "home")
+    bob = caller(runtime, "bob", "home")  # same workspace, not the creator
+    mallory = caller(runtime, "mallory", "elsewhere")
+    reader = caller(runtime, "rita", "home", permissions="listVoiceprintGroup")
     group = service.create_group(alice, "family", "")
     feature, _ = service.create_feature(alice, group, "alice", "", [_recording("1688", 0)])
 
@@ -139,7 +132,7 @@ def test_other_workspaces_see_nothing_and_only_creators_edit(runtime: Runtime) -
 
 def test_replacing_the_audio_replaces_every_sample_and_file(runtime: Runtime) -> None:
     service = runtime.service
-    alice = _caller(runtime, "alice", "home")
+    alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
     feature, _ = service.create_feature(alice, group, "x", "", [_recording("1688", 0)])
     assert service.add_samples(alice, group, feature, [_recording("1688", 1)]) == 2

@@ -24,7 +24,7 @@ from voiceprint.api.envelope import envelope
 from voiceprint.api.errors import ERROR_TABLE, Code, code_of
 from voiceprint.api.links import SECRET_NAME, LinkSigner
 from voiceprint.api.middleware import BodyLimitMiddleware, LogIdMiddleware
-from voiceprint.api.routes import router
+from voiceprint.api.routes import across_router, router
 from voiceprint.api.stream import router as stream_router
 from voiceprint.api.xiaozhi import router as xiaozhi_router
 from voiceprint.auth.ratelimit import RateLimiter
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         settings.failed_auth_per_minute, "failed authentications"
     )
     app.include_router(router)
+    app.include_router(across_router)
     app.include_router(stream_router)
     app.include_router(xiaozhi_router)
     # The console: static files bundled in the package, talking to the API above.

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from voiceprint.api.errors import UploadTooLarge
 from voiceprint.audio.limits import MAX_CHANNELS, MAX_RATE, MIN_RATE, SAMPLE_RATE
 from voiceprint.service.errors import InvalidParameter
+from voiceprint.store.ids import parse_id
 
 Name = Annotated[str, Field(min_length=1, max_length=20, description="1..20 characters")]
 Desc = Annotated[str, Field(max_length=500, description="0..500 characters")]
@@ -75,8 +76,32 @@ class Diarize(PcmFields):
     format: Literal["json", "rttm"] = "json"
 
 
+TopK = Annotated[int, Field(ge=1, description="How many best matches to return")]
+
+
 class Identify(PcmFields):
-    top_k: Annotated[int, Field(ge=1, description="How many best matches to return")] | None = None
+    top_k: TopK | None = None
+
+
+def _ids(value: Any) -> list[int]:
+    items = value.split(",") if isinstance(value, str) else value
+    ids = [parse_id(item.strip()) if isinstance(item, str) else None for item in items or []]
+    if not ids or None in ids:
+        raise ValueError(f"must be comma-separated positive integer ids; got {value!r}")
+    return ids  # type: ignore[return-value]
+
+
+GroupIds = Annotated[
+    list[int],
+    BeforeValidator(_ids),
+    WithJsonSchema({"type": "string", "pattern": "^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$"}),
+    Field(description="The groups to search, comma-separated ids"),
+]
+
+
+class IdentifyAcross(PcmFields):
+    group_ids: GroupIds
+    top_k: TopK | None = None
 
 
 def describe_validation(errors: list[Any]) -> str:

@@ -18,6 +18,7 @@ from voiceprint.api.bodies import (
     GroupCreate,
     GroupUpdate,
     Identify,
+    IdentifyAcross,
     PcmFields,
     multipart_doc,
     parse_model,
@@ -36,6 +37,8 @@ from voiceprint.store.ids import parse_id
 
 PREFIX = "/v1/audio/voiceprint_groups"
 router = APIRouter(prefix=PREFIX, tags=["voiceprints"])
+# Beyond Coze, outside its paths: recognition over several groups.
+across_router = APIRouter(prefix="/v1/audio", tags=["voiceprints"])
 
 AUDIO_TYPES = {
     "wav": "audio/wav",
@@ -313,6 +316,20 @@ async def speaker_identify(
     body, (audio,) = await _audio_form(request, Identify, files="one")
     recognition = await run_in_threadpool(service.identify, caller, group_id, audio, body.top_k)
     return _ok(schemas.FeatureScoreList.of(recognition))
+
+
+@across_router.post(
+    "/speaker_identify",
+    response_model=schemas.IdentifyAcrossResponse,
+    summary="Who in these groups is speaking? (several groups at once, beyond Coze)",
+    openapi_extra=multipart_doc(IdentifyAcross, file_required=True),
+)
+async def speaker_identify_across(request: Request, caller: Caller, service: Service) -> Response:
+    body, (audio,) = await _audio_form(request, IdentifyAcross, files="one")
+    recognition = await run_in_threadpool(
+        service.identify_across, caller, body.group_ids, audio, body.top_k
+    )
+    return _ok(schemas.GroupFeatureScoreList.of(recognition))
 
 
 @router.post(

@@ -6,7 +6,7 @@ routes put the ``data`` model's dump into ``envelope()``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field
 
@@ -173,17 +173,35 @@ DECISION = (
 
 
 class FeatureScoreList(BaseModel):
+    item: ClassVar[type[FeatureScore]] = FeatureScore
     feature_score_list: list[FeatureScore]
     decision: str = Field(description=DECISION)  # beyond Coze
 
     @classmethod
-    def of(cls, recognition: Recognition) -> FeatureScoreList:
-        scores = [FeatureScore.of(m) for m in recognition.matches]
+    def of(cls, recognition: Recognition) -> Self:
+        scores = [cls.item.of(m) for m in recognition.matches]
         return cls(feature_score_list=scores, decision=recognition.decision)
 
 
 class IdentifyResponse(_Envelope):
     data: FeatureScoreList
+
+
+class GroupFeatureScore(FeatureScore):
+    group_id: str = Field(description="The group the voiceprint belongs to")
+
+    @classmethod
+    def of(cls, match: Match, threshold: float = MATCH_THRESHOLD) -> GroupFeatureScore:
+        return cls(**FeatureScore.of(match, threshold).model_dump(), group_id=str(match.group_id))
+
+
+class GroupFeatureScoreList(FeatureScoreList):
+    item: ClassVar[type[FeatureScore]] = GroupFeatureScore
+    feature_score_list: list[GroupFeatureScore]  # type: ignore[assignment]
+
+
+class IdentifyAcrossResponse(_Envelope):
+    data: GroupFeatureScoreList
 
 
 class Verification(BaseModel):

@@ -27,6 +27,7 @@ class Match:
     """How well a probe matches one voiceprint."""
 
     feature_id: int
+    group_id: int
     name: str
     desc: str
     score: float  # 0..100, two decimals
@@ -41,6 +42,7 @@ class Candidate:
     """An enrolled voiceprint as matching sees it."""
 
     feature_id: int
+    group_id: int
     name: str
     desc: str
 
@@ -68,10 +70,28 @@ class Recognition:
 
 
 def match(candidate: Candidate, score: float) -> Match:
-    return Match(candidate.feature_id, candidate.name, candidate.desc, round(float(score), 2))
+    return Match(
+        candidate.feature_id,
+        candidate.group_id,
+        candidate.name,
+        candidate.desc,
+        round(float(score), 2),
+    )
 
 
 def rank(candidates: Sequence[Candidate], scores: np.ndarray, top_k: int | None) -> list[Match]:
     """The ``top_k`` best matches (all when None), best first; ties keep enrolment order."""
-    order = np.argsort(-np.asarray(scores), kind="stable")[: top_k or len(candidates)]
-    return [match(candidates[i], scores[i]) for i in order]
+    return [match(candidates[i], scores[i]) for i in top(scores, top_k)]
+
+
+def top(scores: np.ndarray, top_k: int | None) -> np.ndarray:
+    """The rows of the ``top_k`` best scores (all when None), best first; ties in row order."""
+    scores = np.asarray(scores)
+    rows = np.arange(len(scores))
+    k = min(top_k or len(scores), len(scores))
+    if k < len(scores):
+        # Only rows scoring at least the k-th best can rank in the top k: sorting just those
+        # (in enrolment order, stably) orders them as a sort of the whole group would.
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        rows = np.flatnonzero(scores >= kth)
+    return rows[np.argsort(-scores[rows], kind="stable")][:k]

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 MATCH_THRESHOLD = 50.0
+# Rows scored against the cohort at once: bounds the [rows, cohort] matrix to ~30 MB.
+COHORT_CHUNK = 1024
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
@@ -41,6 +43,19 @@ def cosine_matrix(probes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
 def combine(embeddings: np.ndarray) -> np.ndarray:
     """One voiceprint from several samples: the mean direction of the normalised samples."""
     return normalize(normalize(np.atleast_2d(embeddings)).mean(axis=0))
+
+
+def combine_runs(embeddings: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``combine`` of each run of consecutive rows (``counts`` rows each), bit for bit, in
+    one pass per run length rather than one per voiceprint (a large group's read)."""
+    unit = normalize(np.atleast_2d(embeddings))
+    starts = np.cumsum(counts) - counts
+    means = np.empty((len(counts), unit.shape[1]), unit.dtype)
+    for k in np.unique(counts):
+        which = np.flatnonzero(counts == k)
+        # A [runs, k, D] mean over k adds the rows in the order combine's mean does.
+        means[which] = unit[starts[which][:, None] + np.arange(k)].mean(axis=1)
+    return normalize(means)
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,11 @@ class Voices:
     def combined(self) -> Voices:
         """One voiceprint of all of them; narrow-band if at least half of them are."""
         return Voices(combine(self.vectors)[None], np.array([self.narrowband.mean() >= 0.5]))
+
+    def combined_runs(self, counts: np.ndarray) -> Voices:
+        """``combined`` of each run of consecutive voices (``counts`` each)."""
+        narrow = np.add.reduceat(self.narrowband.astype(float), np.cumsum(counts) - counts)
+        return Voices(combine_runs(self.vectors, counts), narrow / counts >= 0.5)
 
 
 @dataclass(frozen=True)
@@ -163,11 +183,48 @@ class Calibration:
         scores = [curve.to_score(raw, candidates) for curve in curves]
         return np.choose(np.asarray(condition), scores)
 
-    def conditions(self, probes: Voices, enrolled: Voices) -> np.ndarray:
+    def conditions(self, probes: Gallery, enrolled: Gallery) -> np.ndarray:
         """The condition (as ``to_score`` takes it) of every probe-enrolled pair."""
         narrow_sides = probes.narrowband[:, None].astype(int) + enrolled.narrowband[None, :]
-        line = self.over_a_line(probes.vectors)[:, None] | self.over_a_line(enrolled.vectors)
+        line = probes.line[:, None] | enrolled.line[None, :]
         return narrow_sides + ((narrow_sides == 2) & line)
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Voices prepared for scoring, [n] rows: what the embedding index keeps per group, so
+    a request only scores its probe. ``vectors`` are centred unit vectors (float32);
+    ``cohort_mean``/``cohort_std`` each row's AS-norm statistics (zeros for cosine);
+    ``narrowband`` and ``line`` pick each row's calibration curve."""
+
+    vectors: np.ndarray
+    narrowband: np.ndarray
+    line: np.ndarray
+    cohort_mean: np.ndarray
+    cohort_std: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._arrays())
+
+    @classmethod
+    def concat(cls, parts: Sequence[Gallery]) -> Gallery:
+        if not parts:
+            flags, stats = np.zeros(0, bool), np.zeros(0, np.float32)
+            return cls(np.zeros((0, 0), np.float32), flags, flags, stats, stats)
+        if len(parts) == 1:  # a group's own gallery, not copied per request
+            return parts[0]
+        columns = zip(*(p._arrays() for p in parts), strict=True)
+        return cls(*(np.concatenate(column) for column in columns))
+
+    def take(self, rows: np.ndarray) -> Gallery:
+        return Gallery(*(a[rows] for a in self._arrays()))
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.vectors, self.narrowband, self.line, self.cohort_mean, self.cohort_std)
 
 
 class Scorer:
@@ -192,32 +249,54 @@ class Scorer:
         top = np.partition(scores, -self.top_k, axis=1)[:, -self.top_k :]
         return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-6)
 
-    def raw_matrix(self, probes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
-        """Uncalibrated scores [n_probes, n_enrolled]."""
-        probes, enrolled = self.prepare(probes), self.prepare(enrolled)
-        cosine = probes @ enrolled.T
+    def gallery(self, voices: Voices) -> Gallery:
+        """``voices`` prepared for scoring. Each row is computed on its own (rows against
+        the cohort in chunks, which bounds memory), so a gallery built in parts equals one
+        built at once."""
+        if not len(voices.vectors):
+            return Gallery.concat([])
+        prepared = self.prepare(voices.vectors)
+        if self.cohort is None:
+            mean = std = np.zeros(len(prepared), np.float32)
+        else:
+            stats = [
+                self.cohort_stats(prepared[start : start + COHORT_CHUNK])
+                for start in range(0, len(prepared), COHORT_CHUNK)
+            ]
+            mean = np.concatenate([m for m, _ in stats])
+            std = np.concatenate([s for _, s in stats])
+        line = self.calibration.over_a_line(voices.vectors)
+        return Gallery(prepared, voices.narrowband, line, mean, std)
+
+    def raw_between(self, probes: Gallery, enrolled: Gallery) -> np.ndarray:
+        """Uncalibrated scores [n_probes, n_enrolled] of prepared galleries."""
+        cosine = probes.vectors @ enrolled.vectors.T
         if self.calibration.method == "cosine":
             return cosine
-        mean_p, std_p = self.cohort_stats(probes)
-        mean_e, std_e = self.cohort_stats(enrolled)
         return 0.5 * (
-            (cosine - mean_e[None, :]) / std_e[None, :]
-            + (cosine - mean_p[:, None]) / std_p[:, None]
+            (cosine - enrolled.cohort_mean[None, :]) / enrolled.cohort_std[None, :]
+            + (cosine - probes.cohort_mean[:, None]) / probes.cohort_std[:, None]
         )
 
+    def raw_matrix(self, probes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
+        """Uncalibrated scores [n_probes, n_enrolled]."""
+        return self.raw_between(self.gallery(Voices.of(probes)), self.gallery(Voices.of(enrolled)))
+
     def score_matrix(
-        self, probes: Voices, enrolled: Voices, candidates: int | None = None
+        self, probes: Voices, enrolled: Voices | Gallery, candidates: int | None = None
     ) -> np.ndarray:
         """Calibrated 0-100 scores [n_probes, n_enrolled]; >= 50 means the same speaker.
 
         Each probe is decided among ``candidates`` voiceprints (default: all of
         ``enrolled``, as identify decides for the whole group); 1 for pair trials.
         """
-        raw = self.raw_matrix(probes.vectors, enrolled.vectors)
-        among = len(enrolled.vectors) if candidates is None else candidates
-        return self.calibration.to_score(raw, self.calibration.conditions(probes, enrolled), among)
+        probe = self.gallery(probes)
+        gallery = enrolled if isinstance(enrolled, Gallery) else self.gallery(enrolled)
+        raw = self.raw_between(probe, gallery)
+        among = len(gallery) if candidates is None else candidates
+        return self.calibration.to_score(raw, self.calibration.conditions(probe, gallery), among)
 
-    def scores(self, probe: Voices, enrolled: Voices) -> np.ndarray:
+    def scores(self, probe: Voices, enrolled: Voices | Gallery) -> np.ndarray:
         """Calibrated 0-100 scores of one probe against each enrolled voiceprint, decided
         for all of them together."""
         return self.score_matrix(probe, enrolled)[0]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from voiceprint.audio.limits import to_ms
 from voiceprint.diarization.diarizer import Diarization
 from voiceprint.scoring.ranking import Candidate, Match, rank
-from voiceprint.scoring.scorer import Scorer, Voices
+from voiceprint.scoring.scorer import Gallery, Scorer, Voices
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class DiarizationView:
 def describe(
     conversation: Conversation,
     candidates: list[Candidate],
-    voiceprints: Voices,
+    voiceprints: Voices | Gallery,
     scorer: Scorer,
     top_k: int,
 ) -> DiarizationView:

@@ -24,7 +24,7 @@ from voiceprint.service.inference import InferenceGate
 from voiceprint.service.recordings import Recordings
 from voiceprint.service.reembed import reembed
 from voiceprint.service.voiceprints import VoiceprintService
-from voiceprint.store.blobs import BlobStore
+from voiceprint.store.blobs import Blobs, BlobStore, DatabaseBlobs
 from voiceprint.store.db import make_engine, make_session_factory, migrate
 from voiceprint.store.keyring import Keyring, configured_master_key
 from voiceprint.store.models import Sample
@@ -58,7 +58,12 @@ def open_vault(settings: Settings, sessions: sessionmaker[Session]) -> Vault:
     """The stored audio and embeddings, sealed with the configured key; refuses a wrong or
     missing one (``EncryptionKeyError``)."""
     keyring = Keyring.open(sessions, configured_master_key(settings))
-    return Vault(BlobStore(settings.audio_dir), keyring)
+    blobs: Blobs = (
+        DatabaseBlobs(sessions)
+        if settings.blob_store == "database"
+        else BlobStore(settings.audio_dir)
+    )
+    return Vault(blobs, keyring)
 
 
 def load_models(

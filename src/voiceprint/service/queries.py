@@ -2,46 +2,117 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy.orm import Session
 
 from voiceprint.scoring.ranking import Candidate
 from voiceprint.scoring.scorer import Voices
 from voiceprint.service.errors import StaleVoiceprints
-from voiceprint.store.models import Feature
+from voiceprint.store.models import Feature, Sample
 from voiceprint.store.vault import Vault
+
+# Voiceprints read and combined at once: bounds what a large group's read holds in memory.
+BATCH = 2000
+NAMED_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """Voiceprints in enrolment order, each with its combined embedding."""
+
+    candidates: list[Candidate]
+    created_at: np.ndarray  # int64, as stored
+    revisions: np.ndarray  # int64: the group generation each last changed at
+    voices: Voices
+
+
+def named(session: Session, feature_ids: Sequence[int]) -> dict[int, Candidate]:
+    """The voiceprints of ``feature_ids`` that exist, by id (read in chunks: databases
+    bound how many values one statement may carry)."""
+    ids = [int(i) for i in feature_ids]
+    found: dict[int, Candidate] = {}
+    for start in range(0, len(ids), NAMED_CHUNK):
+        rows = session.execute(
+            select(Feature.id, Feature.group_id, Feature.name, Feature.description).where(
+                Feature.id.in_(ids[start : start + NAMED_CHUNK])
+            )
+        )
+        found.update((row.id, Candidate(*row)) for row in rows)
+    return found
 
 
 def enrolled(
     session: Session, vault: Vault, model_id: str, where: ColumnElement[bool]
 ) -> tuple[list[Candidate], Voices]:
     """Voiceprints matching ``where``, in enrolment order, and their combined embeddings
-    (opened from the ``vault``, in memory only).
+    (opened from the ``vault``, in memory only)."""
+    parts = list(enrolled_batches(session, vault, model_id, where))
+    candidates = [c for part in parts for c in part.candidates]
+    return candidates, Voices.concat([part.voices for part in parts])
 
-    Two statements whatever the group's size: the voiceprints, then all their
-    samples. A voiceprint with a sample of another model is refused by name
-    (``StaleVoiceprints``) rather than scored with it or silently skipped.
+
+def enrolled_batches(
+    session: Session, vault: Vault, model_id: str, where: ColumnElement[bool]
+) -> Iterator[Enrolled]:
+    """The voiceprints matching ``where`` that have samples, in enrolment order, in
+    batches of up to ``BATCH``.
+
+    One statement whatever the group's size, its rows streamed. A voiceprint with a
+    sample of another model is refused by name (``StaleVoiceprints``, after the last
+    batch) rather than scored with it or silently skipped.
     """
-    features = list(
-        session.scalars(
-            select(Feature)
-            .where(where)
-            .options(selectinload(Feature.samples))
-            .order_by(Feature.created_at, Feature.id)
+    rows = session.execute(
+        select(
+            Feature.id.label("feature_id"),
+            Feature.group_id,
+            Feature.name,
+            Feature.description,
+            Feature.created_at,
+            Feature.revision,
+            Sample.id.label("sample_id"),
+            Sample.embedding,
+            Sample.key_generation,
+            Sample.model_id,
+            Sample.quality,
         )
+        .join(Sample, Sample.feature_id == Feature.id)
+        .where(where)
+        .order_by(Feature.created_at, Feature.id, Sample.id)
+        .execution_options(yield_per=BATCH)
     )
-    stale = [f for f in features if any(s.model_id != model_id for s in f.samples)]
-    if stale:
-        raise StaleVoiceprints([f.id for f in stale], model_id)
-    candidates, voiceprints = [], []
-    for feature in features:
-        if not feature.samples:
-            continue
-        samples = Voices.of(
-            np.stack([vault.embedding(s) for s in feature.samples]),
-            [bool(s.quality.get("narrowband")) for s in feature.samples],
+    features = (list(samples) for _, samples in itertools.groupby(rows, lambda r: r.feature_id))
+    stale: list[int] = []
+    while batch := list(itertools.islice(features, BATCH)):
+        current = [all(s.model_id == model_id for s in samples) for samples in batch]
+        fresh = [samples for samples, ok in zip(batch, current, strict=True) if ok]
+        stale += [
+            samples[0].feature_id for samples, ok in zip(batch, current, strict=True) if not ok
+        ]
+        yield Enrolled(
+            [Candidate(s[0].feature_id, s[0].group_id, s[0].name, s[0].description) for s in fresh],
+            np.asarray([s[0].created_at for s in fresh], np.int64),
+            np.asarray([s[0].revision for s in fresh], np.int64),
+            _combined(vault, fresh),
         )
-        candidates.append(Candidate(feature.id, feature.name, feature.description))
-        voiceprints.append(samples.combined())
-    return candidates, Voices.concat(voiceprints)
+    if stale:
+        raise StaleVoiceprints(stale, model_id)
+
+
+def _combined(vault: Vault, features: list[list[Row[Any]]]) -> Voices:
+    """One voiceprint of each feature's sample rows."""
+    if not features:
+        return Voices.concat([])
+    samples = [s for rows in features for s in rows]
+    voices = Voices.of(
+        np.stack(
+            [vault.open_embedding(s.sample_id, s.embedding, s.key_generation) for s in samples]
+        ),
+        [bool(s.quality.get("narrowband")) for s in samples],
+    )
+    return voices.combined_runs(np.array([len(rows) for rows in features]))

@@ -26,8 +26,9 @@ from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.engine import SpeechPolicy, VoiceEngine
 from voiceprint.service import audit
 from voiceprint.service.audit import AuditTrail
+from voiceprint.service.index import mark_changed
 from voiceprint.store.crypto import DamagedData
-from voiceprint.store.models import Sample
+from voiceprint.store.models import Feature, Sample
 from voiceprint.store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def _reembed(
             if sample is None or sample.model_id == voice.model_id:
                 continue  # deleted or done meanwhile
             old_model, quality = sample.model_id, dict(sample.quality)
+            feature_id = sample.feature_id
             rate, channels = sample.source_rate or SAMPLE_RATE, sample.source_channels or 1
         try:
             audio = decode_audio(vault.audio(sample), sample_rate=rate, channels=channels)
@@ -99,7 +101,7 @@ def _reembed(
             continue
         measured = {k: v for k, v in analysed.quality.items() if v is not None}
         with sessions() as session, session.begin():
-            session.execute(
+            updated = session.execute(
                 update(Sample)
                 .where(
                     Sample.id == sample_id,
@@ -112,5 +114,8 @@ def _reembed(
                     quality={**quality, **measured},
                 )
             )
+            if updated.rowcount:
+                group_id = session.scalar(select(Feature.group_id).where(Feature.id == feature_id))
+                mark_changed(session, group_id, [feature_id])
         done += 1
     return ReembedReport(done, failed, time.perf_counter() - started)

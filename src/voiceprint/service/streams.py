@@ -27,7 +27,7 @@ from voiceprint.audio.vad import Segment
 from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
-from voiceprint.scoring.scorer import MATCH_THRESHOLD, Scorer, Voices
+from voiceprint.scoring.scorer import MATCH_THRESHOLD, Gallery, Scorer, Voices
 from voiceprint.service.errors import InvalidParameter, Overloaded
 
 INTERIM_EVERY = SAMPLE_RATE  # an interim answer per second of a turn
@@ -71,7 +71,7 @@ class IdentifyStream:
         voice: VoiceEngine,
         scorer: Scorer,
         candidates: list[Candidate],
-        voiceprints: Voices,
+        voiceprints: Voices | Gallery,
         *,
         max_ahead_s: float = 20.0,
     ) -> None:

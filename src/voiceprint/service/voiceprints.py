@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -23,18 +24,20 @@ from voiceprint.clock import now
 from voiceprint.config import Settings
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy
-from voiceprint.scoring.ranking import Candidate, Match, Recognition, match, rank
-from voiceprint.scoring.scorer import Scorer, Voices
+from voiceprint.scoring.ranking import Candidate, Match, Recognition, match, top
+from voiceprint.scoring.scorer import Gallery, Scorer, Voices
 from voiceprint.service import access, audit, queries
 from voiceprint.service.audit import AuditTrail
 from voiceprint.service.conversations import DiarizationView, DiarizeOptions, describe
 from voiceprint.service.errors import (
     FeatureQuotaExceeded,
     GroupQuotaExceeded,
+    InvalidParameter,
     NotFound,
     PermissionDenied,
     SampleQuotaExceeded,
 )
+from voiceprint.service.index import EmbeddingIndex, mark_changed
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.streams import IdentifyStream
 from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
@@ -58,6 +61,9 @@ class VoiceprintService:
         self._recordings = recordings
         self._scorer = scorer
         self._audit = audit_trail
+        self.index = EmbeddingIndex(
+            scorer, recordings.vault, recordings.model_id, settings.index_max_mb * 2**20
+        )
         self._diarizer = Diarizer(recordings.voice)
         self._enrolment = SpeechPolicy(
             "enrolment", settings.min_enroll_speech_s, check_enrolment=True
@@ -161,6 +167,7 @@ class VoiceprintService:
                     )
                 )
                 session.execute(delete(Group).where(Group.id == group_id))
+        self.index.forget(group_id)
         self._erase(keys)
 
     # --- voiceprints -----------------------------------------------------------------------
@@ -197,6 +204,7 @@ class VoiceprintService:
                 feature = Feature(
                     id=entry.feature_id,
                     group_id=group_id,
+                    revision=mark_changed(session, group_id),
                     creator_id=caller.account_id,
                     name=name,
                     description=desc,
@@ -258,6 +266,7 @@ class VoiceprintService:
                     old_keys = [s.audio_key for s in feature.samples]
                     feature.samples = samples
                 feature.updated_at = now()
+                feature.revision = mark_changed(session, group_id)
         self._erase(old_keys)
 
     def add_samples(
@@ -285,6 +294,7 @@ class VoiceprintService:
                 self._check_sample_count(len(feature.samples) + len(samples))
                 feature.samples.extend(samples)
                 feature.updated_at = now()
+                feature.revision = mark_changed(session, group_id)
                 count = len(feature.samples)
         return count
 
@@ -297,6 +307,8 @@ class VoiceprintService:
                 feature = access.owned_feature(session, caller, group_id, feature_id)
                 keys = [s.audio_key for s in feature.samples]
                 session.execute(delete(Feature).where(Feature.id == feature_id))
+                mark_changed(session, group_id)
+        self.index.forget(group_id, [feature_id])
         self._erase(keys)
 
     def feature_audio(self, caller: Principal, group_id: int, feature_id: int) -> StoredAudio:
@@ -334,15 +346,50 @@ class VoiceprintService:
     ) -> Recognition:
         with self._audit.operation(audit.IDENTIFY, caller, group_id=group_id) as entry:
             access.require(caller, perm.IDENTIFY)
-            with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
-            if not candidates:
-                return Recognition([], speech_s=0.0)
-            (probe,) = self._recordings.analyse([upload], self._identification)
-            scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
-            ranked = rank(candidates, scores, top_k)
-            self._record_use(entry, [m for m in ranked if m.is_match])
+            return self._identify(entry, caller, [group_id], upload, top_k)
+
+    def identify_across(
+        self, caller: Principal, group_ids: Sequence[int], upload: AudioUpload, top_k: int | None
+    ) -> Recognition:
+        """Identify among the voiceprints of several of the caller's groups at once (beyond
+        Coze): ``top_k`` over all of them, decided among all of them (the calibration's bar
+        for their number), ties in the order of ``group_ids``. Audited as one identify,
+        naming the group and voiceprint of the best match, if any."""
+        with self._audit.operation(audit.IDENTIFY, caller) as entry:
+            access.require(caller, perm.IDENTIFY)
+            most = self.settings.max_groups_per_identify
+            if not 1 <= len(group_ids) <= most:
+                raise InvalidParameter(
+                    f"group_ids must name 1 to {most} groups; got {len(group_ids)}"
+                )
+            return self._identify(entry, caller, group_ids, upload, top_k)
+
+    def _identify(
+        self,
+        entry: audit.Entry,
+        caller: Principal,
+        group_ids: Sequence[int],
+        upload: AudioUpload,
+        top_k: int | None,
+    ) -> Recognition:
+        """Identify among the groups' voiceprints, for a caller allowed to identify."""
+        with self._sessions() as session:
+            groups = [access.visible_group(session, caller, g) for g in dict.fromkeys(group_ids)]
+            feature_ids, voiceprints = self._indexed(session, groups)
+        if not len(feature_ids):
+            return Recognition([], speech_s=0.0)
+        (probe,) = self._recordings.analyse([upload], self._identification)
+        scores = self._scorer.scores(Voices.of(probe.embedding, probe.narrowband), voiceprints)
+        rows = top(scores, top_k)
+        with self._sessions() as session:
+            named = queries.named(session, feature_ids[rows])
+        # One deleted since the index was read is gone for good: not answered.
+        answered = [r for r in rows if feature_ids[r] in named]
+        ranked = [match(named[feature_ids[r]], scores[r]) for r in answered]
+        matched = [m for m in ranked if m.is_match]
+        if matched:
+            entry.group_id = matched[0].group_id
+        self._record_use(entry, matched)
         return Recognition(ranked, probe.speech_s)
 
     def diarize(
@@ -352,8 +399,8 @@ class VoiceprintService:
         with self._audit.operation(audit.DIARIZE, caller, group_id=group_id):
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+                group = access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self._named(session, group)
             conversation = self._recordings.diarize(
                 upload, self._diarizer, options, self.settings.max_diarize_seconds
             )
@@ -365,8 +412,8 @@ class VoiceprintService:
         with self._audit.operation(audit.STREAM_OPENED, caller, group_id=group_id):
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                access.visible_group(session, caller, group_id)
-                candidates, voiceprints = self._enrolled(session, Feature.group_id == group_id)
+                group = access.visible_group(session, caller, group_id)
+                candidates, voiceprints = self._named(session, group)
             return IdentifyStream(self._recordings.voice, self._scorer, candidates, voiceprints)
 
     def close_stream(self, caller: Principal, group_id: int) -> None:
@@ -425,6 +472,8 @@ class VoiceprintService:
                 if not gone.rowcount:  # used or deleted meanwhile
                     entry.void()
                     continue
+                mark_changed(session, group_id)
+            self.index.forget(group_id, [feature_id])
             self._erase(keys)
             deleted += 1
         return deleted
@@ -434,6 +483,21 @@ class VoiceprintService:
         self._recordings.delete(keys)
         if keys:
             erase_freed(self._sessions)
+
+    def _indexed(self, session: Session, groups: Sequence[Group]) -> tuple[np.ndarray, Gallery]:
+        """The ids and gallery of the groups' voiceprints, group after group."""
+        parts = [self.index.enrolled(session, group) for group in groups]
+        feature_ids = np.concatenate([ids for ids, _ in parts])
+        return feature_ids, Gallery.concat([gallery for _, gallery in parts if len(gallery)])
+
+    def _named(self, session: Session, group: Group) -> tuple[list[Candidate], Gallery]:
+        """Every voiceprint of the group with its name, and the gallery."""
+        feature_ids, gallery = self._indexed(session, [group])
+        named = queries.named(session, feature_ids)
+        present = np.array([i in named for i in feature_ids], dtype=bool)
+        if not present.all():  # deleted since the index was read
+            feature_ids, gallery = feature_ids[present], gallery.take(np.flatnonzero(present))
+        return [named[i] for i in feature_ids], gallery
 
     def _enrolled(
         self, session: Session, where: ColumnElement[bool]

@@ -75,6 +75,8 @@ class Group(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # Raised by every change to the group's voiceprints (``service.index``).
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     creator: Mapped[Account] = relationship()
 
@@ -83,7 +85,10 @@ class Feature(Base):
     """A voiceprint: one person's voice, from one or more samples."""
 
     __tablename__ = "voiceprint_features"
-    __table_args__ = (Index("ix_features_group_created", "group_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_features_group_created", "group_id", "created_at", "id"),
+        Index("ix_features_group_revision", "group_id", "revision"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     group_id: Mapped[int] = mapped_column(ForeignKey("voiceprint_groups.id", ondelete="CASCADE"))
@@ -94,6 +99,8 @@ class Feature(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
     # The last identify or verify that matched it (retention counts from here).
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The group's generation when this voiceprint last changed.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     creator: Mapped[Account] = relationship()
     samples: Mapped[list[Sample]] = relationship(
@@ -121,6 +128,17 @@ class Sample(Base):
     quality: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
     key_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class AudioBlob(Base):
+    """A stored recording, with ``VOICEPRINT_BLOB_STORE=database`` (``blobs.DatabaseBlobs``);
+    named by a sample's ``audio_key``, written before the sample and deleted after it."""
+
+    __tablename__ = "audio_blobs"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class ServerSecret(Base):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from voiceprint.store.blobs import BlobStore
+from voiceprint.store.blobs import Blobs
 from voiceprint.store.keyring import Keyring
 from voiceprint.store.models import Sample
 
@@ -27,7 +27,7 @@ def _embedding_context(sample_id: int) -> bytes:
 
 
 class Vault:
-    def __init__(self, blobs: BlobStore, keyring: Keyring | None) -> None:
+    def __init__(self, blobs: Blobs, keyring: Keyring | None) -> None:
         self.blobs = blobs
         self.keyring = keyring
 
@@ -108,10 +108,15 @@ class Vault:
         )
 
     def embedding(self, sample: Sample) -> np.ndarray:
-        stored = sample.embedding
-        if sample.key_generation is not None:
+        return self.open_embedding(sample.id, sample.embedding, sample.key_generation)
+
+    def open_embedding(
+        self, sample_id: int, stored: bytes, key_generation: int | None
+    ) -> np.ndarray:
+        """A sample's embedding from its stored column (for reads that skip the ORM)."""
+        if key_generation is not None:
             stored = self._keyring().unseal(
-                stored, _embedding_context(sample.id), f"the embedding of sample {sample.id}"
+                stored, _embedding_context(sample_id), f"the embedding of sample {sample_id}"
             )
         return np.frombuffer(stored, dtype="<f4")
 

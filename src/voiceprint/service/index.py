@@ -1,0 +1,234 @@
+"""The embedding index: each group's voiceprints held in memory, prepared for scoring.
+
+Without it every identify reads and decrypts all of the group's embeddings and
+scores them against the AS-norm cohort, a cost that grows with the group (about
+0.1 ms a voiceprint). The index keeps, per group of the model the server runs,
+the ``Gallery`` (float32 matrix and per-row statistics) that scoring would
+build, so a request only scores its probe: one matrix product.
+
+Coherence across server processes sharing a database: every change to a
+group's voiceprints raises the group's ``generation`` in the same transaction
+(``mark_changed``) and stamps the changed voiceprint's ``revision`` with it.
+Each identify (diarize, stream opening) reads the generation of every group
+this process holds; one that moved is brought up to date before anything is
+scored: the voiceprints stamped after what the index saw are read again, and
+those gone are dropped. A group deleted elsewhere leaves memory at the next
+identify of any group; this process's own deletes drop their vectors at once.
+Decrypted vectors live in memory only.
+
+Memory is bounded (``index_max_mb``): least recently used groups are dropped;
+a group larger than the bound, or every group when it is 0, is read per request
+as without the index. Scores are the same either way (tests/service/test_index.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
+
+from voiceprint.scoring.scorer import Gallery, Scorer
+from voiceprint.service import queries
+from voiceprint.service.errors import StaleVoiceprints
+from voiceprint.store.models import Feature, Group
+from voiceprint.store.vault import Vault
+
+# Reads of at least this many voiceprints give freed heap memory back afterwards.
+TRIM_AFTER = 10_000
+
+
+def _give_back_memory() -> None:
+    """Return the heap pages a large read freed to the system: glibc keeps them (the rows'
+    transient objects, about as much again as the gallery), so they would stay in the
+    server's RSS. Elsewhere than glibc there is no such call, and nothing to do."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def mark_changed(session: Session, group_id: int, feature_ids: Iterable[int] = ()) -> int:
+    """Raise the group's generation, stamp ``feature_ids`` with it, and return it. The
+    increment is one statement, so concurrent writers (PostgreSQL) take turns on the row
+    and generations follow the order of commits."""
+    ids = list(feature_ids)
+    if ids:  # voiceprint rows before the group's, the order every writer locks them in
+        session.execute(select(Feature.id).where(Feature.id.in_(ids)).with_for_update())
+    generation = session.execute(
+        update(Group)
+        .where(Group.id == group_id)
+        .values(generation=Group.generation + 1)
+        .returning(Group.generation)
+    ).scalar_one()
+    if ids:
+        session.execute(update(Feature).where(Feature.id.in_(ids)).values(revision=generation))
+    return generation
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One group's voiceprints in enrolment order, as of ``generation`` (at least): only
+    arrays, so a large group costs no Python object per voiceprint (names are read per
+    request for the few matches answered)."""
+
+    generation: int
+    feature_ids: np.ndarray
+    created_at: np.ndarray
+    revisions: np.ndarray
+    gallery: Gallery
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.feature_ids, self.created_at, self.revisions)
+        return self.gallery.nbytes + sum(a.nbytes for a in arrays)
+
+    def take(self, rows: np.ndarray) -> Entry:
+        return Entry(
+            self.generation,
+            self.feature_ids[rows],
+            self.created_at[rows],
+            self.revisions[rows],
+            self.gallery.take(rows),
+        )
+
+
+class EmbeddingIndex:
+    def __init__(self, scorer: Scorer, vault: Vault, model_id: str, max_bytes: int) -> None:
+        self._scorer = scorer
+        self._vault = vault
+        self._model_id = model_id
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[int, Entry] = OrderedDict()
+        # One refresh at a time: two requests must not both read a large group.
+        self._lock = threading.Lock()
+        self._rows_read = 0  # since memory was last given back
+
+    @property
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
+
+    def groups(self) -> list[int]:
+        return list(self._entries)
+
+    def enrolled(self, session: Session, group: Group) -> tuple[np.ndarray, Gallery]:
+        """The ids of the group's voiceprints, in enrolment order, and their gallery, as of
+        ``group.generation`` (read in this session before, so nothing committed before it
+        is missed)."""
+        with self._lock:
+            self._sweep(session, exclude=group.id)
+            entry = self._entries.get(group.id)
+            if entry is None:
+                entry = self._load(session, group.id, group.generation)
+            elif entry.generation != group.generation:
+                entry = self._refresh(session, group.id, entry, group.generation)
+            self._keep(group.id, entry)
+            if self._rows_read >= TRIM_AFTER:  # the read's transient objects are gone now
+                self._rows_read = 0
+                _give_back_memory()
+        return entry.feature_ids, entry.gallery
+
+    def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
+        """Drop this process's copy of deleted voiceprints (all of the group: None) now."""
+        with self._lock:
+            entry = self._entries.get(group_id)
+            if entry is None:
+                return
+            if feature_ids is None:
+                del self._entries[group_id]
+                return
+            gone = np.isin(entry.feature_ids, list(feature_ids))
+            self._entries[group_id] = entry.take(np.flatnonzero(~gone))
+
+    def _sweep(self, session: Session, exclude: int) -> None:
+        """Bring every other group held to its generation; drop those deleted."""
+        held = [group_id for group_id in self._entries if group_id != exclude]
+        if not held:
+            return
+        generations = dict(
+            session.execute(select(Group.id, Group.generation).where(Group.id.in_(held))).all()
+        )
+        for group_id in held:
+            entry = self._entries[group_id]
+            generation = generations.get(group_id)
+            if generation == entry.generation:
+                continue
+            if generation is None:
+                del self._entries[group_id]
+                continue
+            try:
+                self._entries[group_id] = self._refresh(session, group_id, entry, generation)
+            except StaleVoiceprints:  # re-embedded for another model; its next use says so
+                del self._entries[group_id]
+
+    def _load(self, session: Session, group_id: int, generation: int) -> Entry:
+        return self._read(session, generation, Feature.group_id == group_id)
+
+    def _refresh(self, session: Session, group_id: int, entry: Entry, generation: int) -> Entry:
+        """``entry`` brought to ``generation``: what changed since is read again."""
+        current = dict(
+            session.execute(
+                select(Feature.id, Feature.revision).where(Feature.group_id == group_id)
+            ).all()
+        )
+        unchanged = np.fromiter(
+            (
+                current.get(int(feature_id)) == revision
+                for feature_id, revision in zip(entry.feature_ids, entry.revisions, strict=True)
+            ),
+            dtype=bool,
+            count=len(entry.feature_ids),
+        )
+        changed = self._read(
+            session,
+            generation,
+            (Feature.group_id == group_id) & (Feature.revision > entry.generation),
+        )
+        # Rows stamped after entry.generation are read again even if unchanged since (a
+        # load may have seen them before its generation did), and a row read again is
+        # never kept too (it may have changed between the two statements).
+        keep = unchanged & (entry.revisions <= entry.generation)
+        keep &= ~np.isin(entry.feature_ids, changed.feature_ids)
+        kept = entry.take(np.flatnonzero(keep))
+        merged = _concat(generation, [kept, changed])
+        order = np.lexsort((merged.feature_ids, merged.created_at))
+        return merged.take(order)
+
+    def _read(self, session: Session, generation: int, where: ColumnElement[bool]) -> Entry:
+        parts = [
+            Entry(
+                generation,
+                np.asarray([c.feature_id for c in batch.candidates], np.int64),
+                batch.created_at,
+                batch.revisions,
+                self._scorer.gallery(batch.voices),
+            )
+            for batch in queries.enrolled_batches(session, self._vault, self._model_id, where)
+        ]
+        read = _concat(generation, parts)
+        self._rows_read += len(read.feature_ids)
+        return read
+
+    def _keep(self, group_id: int, entry: Entry) -> None:
+        """Hold ``entry`` as the most recently used; drop the least recently used beyond the
+        bound (``entry`` too, if it alone exceeds it)."""
+        self._entries[group_id] = entry
+        self._entries.move_to_end(group_id)
+        total = self.nbytes
+        while self._entries and total > self._max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            total -= dropped.nbytes
+
+
+def _concat(generation: int, parts: list[Entry]) -> Entry:
+    return Entry(
+        generation,
+        np.concatenate([p.feature_ids for p in parts] or [np.zeros(0, np.int64)]),
+        np.concatenate([p.created_at for p in parts] or [np.zeros(0, np.int64)]),
+        np.concatenate([p.revisions for p in parts] or [np.zeros(0, np.int64)]),
+        Gallery.concat([p.gallery for p in parts if len(p.gallery)]),
+    )
