@@ -37,6 +37,9 @@ BATCH = 8  # windows per inference
 class Segmentation:
     starts: np.ndarray  # [windows]: the sample each window starts at
     activity: np.ndarray  # [windows, frames, LOCAL_SPEAKERS] bool: who speaks in each frame
+    # [windows, frames, LOCAL_SPEAKERS]: the probability that each speaks (sum of the classes
+    # that hold them), which ranks speakers where windows disagree
+    speaking: np.ndarray
 
     @property
     def frames(self) -> int:
@@ -79,5 +82,7 @@ class Segmenter:
         padded = np.zeros(int(starts[-1]) + WINDOW, np.float32)
         padded[: len(wave)] = wave
         windows = np.stack([padded[s : s + WINDOW] for s in starts])
-        classes = self.log_probs(windows).argmax(axis=-1)
-        return Segmentation(starts, POWERSET[classes])
+        probs = np.exp(self.log_probs(windows))
+        return Segmentation(
+            starts, POWERSET[probs.argmax(axis=-1)], probs @ POWERSET.astype(np.float32)
+        )
