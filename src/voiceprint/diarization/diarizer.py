@@ -25,7 +25,8 @@ import numpy as np
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.clustering import cluster
-from voiceprint.diarization.reconstruction import runs, speakers_per_frame
+from voiceprint.diarization.newcomers import place
+from voiceprint.diarization.reconstruction import links, runs, speakers_per_frame
 from voiceprint.diarization.segmentation import FRAME_STEP
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.scorer import cosine_matrix
@@ -115,26 +116,31 @@ class Diarizer:
             min_speakers=min_speakers,
             max_speakers=max_speakers,
         )
-        return self.with_missed_speech(wave, found)
+        room = 0 if num_speakers is not None else (max_speakers or 99) - found.speakers
+        return self.with_missed_speech(wave, found, room)
 
-    def with_missed_speech(self, wave: np.ndarray, found: Diarization) -> Diarization:
-        """``found`` (the VAD's speech) with the speech the segmentation hears beyond it."""
-        if found.speakers == 0:
-            return found
+    def with_missed_speech(self, wave: np.ndarray, found: Diarization, room: int) -> Diarization:
+        """``found`` (the VAD's speech) with the speech the segmentation hears beyond it,
+        and up to ``room`` speakers the VAD's speech did not hold apart."""
         primary = np.full(-(-len(wave) // FRAME_STEP), -1)
         for t in found.turns:
             primary[t.start // FRAME_STEP : -(-t.end // FRAME_STEP)] = t.speaker
-        active = speakers_per_frame(self.voice.segmenter.segment(wave), primary, found.speakers)
-        active[primary >= 0] = False  # the VAD's turns are kept to the sample
+        seg = self.voice.segmenter.segment(wave)
+        linked, voices = place(
+            wave, seg, links(seg, primary, found.speakers), found.voices, self.voice.encoder, room
+        )
+        if len(voices) == 0:
+            return found
+        active = speakers_per_frame(seg, primary, linked, len(voices))
+        held = np.flatnonzero(primary >= 0)
+        active[held, primary[held]] = False  # the VAD's turns are kept to the sample
         extra = [
             Turn(a * FRAME_STEP, min(b * FRAME_STEP, len(wave)), s) for a, b, s in runs(active)
         ]
         turns = _joined(sorted([*found.turns, *extra], key=lambda t: (t.start, t.speaker)))
         order = list(dict.fromkeys(t.speaker for t in turns))
         rank = {speaker: i for i, speaker in enumerate(order)}
-        return Diarization(
-            [Turn(t.start, t.end, rank[t.speaker]) for t in turns], found.voices[order]
-        )
+        return Diarization([Turn(t.start, t.end, rank[t.speaker]) for t in turns], voices[order])
 
     def diarize_windows(
         self,
