@@ -30,7 +30,7 @@ LOCAL_SPEAKERS = 3
 POWERSET = np.array(
     [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=bool
 )
-BATCH = 8  # windows per inference
+BATCH = 2  # windows per inference: 8 ran 25 % faster and held 140 MB more on 10 minutes
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,13 @@ class Segmenter:
         starts = window_starts(len(wave))
         padded = np.zeros(int(starts[-1]) + WINDOW, np.float32)
         padded[: len(wave)] = wave
-        windows = np.stack([padded[s : s + WINDOW] for s in starts])
-        probs = np.exp(self.log_probs(windows))
+        # A batch at a time: the whole recording's windows at once held 5x its audio.
+        probs = np.exp(
+            np.concatenate([
+                self.log_probs(np.stack([padded[s : s + WINDOW] for s in starts[i : i + BATCH]]))
+                for i in range(0, len(starts), BATCH)
+            ])
+        )  # fmt: skip
         return Segmentation(
             starts, POWERSET[probs.argmax(axis=-1)], probs @ POWERSET.astype(np.float32)
         )
