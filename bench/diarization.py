@@ -1,6 +1,13 @@
-"""Who spoke when, on conversations built from real recordings: quality and speed.
+"""Who spoke when, on real recordings and on conversations built from real speech.
 
-Conversations (``voiceprint.eval.conversations``: 2-5 speakers, turns of 1-15 s,
+Real recordings: the AMI meeting openings of ``../shared/data/conversations``
+(human references in RTTM), each sent to a real server (``format=rttm``, an
+empty group) and scored with pyannote.metrics "full" (collar 0, overlap
+scored: the AMI convention) and "forgiving" (0.25 s each side, overlap left
+out); beside it one peer in the same run (``sherpa_peer``: sherpa-onnx with the
+same models; skipped, loudly, when it is not installed).
+
+Built conversations (``voiceprint.eval.conversations``: 2-5 speakers, turns of 1-15 s,
 pauses of 0.2-1.5 s or none, some with noise) are built from the speakers the
 calibration did not see (speechocean762 21-40, commonvoice_zh 26-50,
 LibriSpeech); in each, all speakers but one are enrolled from recordings the
@@ -12,9 +19,9 @@ collar, no overlap in these conversations), the share of conversations with a
 wrong speaker count, and the share of speech time attributed to the right
 enrolled person (or to an unknown label for the speaker who is not enrolled),
 this last also per set of the speaker; beside it the baseline that identifies
-each VAD segment alone. Then a real server diarizes a
-10-minute conversation: its time and the server's peak RSS. Prints tables and
-writes bench/results/diarization.json.
+each VAD segment alone. Then the real server diarizes a 10-minute
+conversation: its time and the server's peak RSS. Prints tables and writes
+bench/results/diarization.json.
 
     .venv/bin/python bench/diarization.py [--conversations 30]
 """
@@ -33,14 +40,16 @@ import httpx
 import numpy as np
 import soundfile
 
-from bench_server import PREFIX, bench_server
+from bench_server import PREFIX, BenchServer, bench_server
+from sherpa_peer import NAME as PEER
+from sherpa_peer import SherpaPeer, peer
 from voiceprint.audio.errors import NotEnoughSpeech
 from voiceprint.audio.vad import SpeechDetector
 from voiceprint.auth.tokens import Principal, authenticate, mint_token
 from voiceprint.config import Settings, get_settings
 from voiceprint.eval import conversations
 from voiceprint.eval.corpus import Utterance, load_corpus
-from voiceprint.eval.metrics import diarization_error
+from voiceprint.eval.der import DerScore, rttm_turns, score
 from voiceprint.service.conversations import DiarizeOptions
 from voiceprint.service.factory import build_runtime, load_models
 from voiceprint.service.recordings import AudioUpload
@@ -48,6 +57,7 @@ from voiceprint.service.voiceprints import VoiceprintService
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = ROOT.parent / "shared" / "data" / "index.tsv"
+REAL = ROOT.parent / "shared" / "data" / "conversations"
 SETS = ("speechocean762", "commonvoice_zh", "librispeech")
 FRAME = 160
 # The README's advice: "Enrol 5 s or more of speech, or 2-3 recordings per person".
@@ -137,7 +147,7 @@ def segments_identified(
         if len(piece) < 8000:
             continue
         try:
-            matches = service.identify(caller, group, AudioUpload(wav(piece)), 1)
+            matches = service.identify(caller, group, AudioUpload(wav(piece)), 1).matches
         except NotEnoughSpeech:
             continue  # the segment stays unlabelled: missed speech for the baseline
         best = matches[0] if matches and matches[0].is_match else None
@@ -202,10 +212,11 @@ def main() -> None:
                 "baseline": segments_identified(service, caller, group, conv.wave, detector),
             }
             for method, turns in answers.items():
-                score = diarization_error(ref, turns, len(conv.wave))
+                # collar 0.5: 0.25 s each side of a boundary (no overlap in these)
+                scored = score(ref, turns, len(conv.wave), collar=0.5)
                 found = len({label for _, _, label in turns})
                 rows[f"{method}, enrolled {how}"].append({
-                    "scored_s": score.scored_s, "errors_s": score.der * score.scored_s,
+                    "scored_s": scored.scored_s, "errors_s": scored.der * scored.scored_s,
                     "count_wrong": found != len(conv.speakers),
                     "speech_by_set": identity_share(conv, turns, enrolled),
                 })  # fmt: skip
@@ -241,7 +252,9 @@ def main() -> None:
         )
 
     long_wave = np.concatenate([c.wave for c in convs])[: 600 * 16000]
-    seconds, peak = ten_minutes_through_a_server(long_wave)
+    with bench_server(inference_threads="2") as server:
+        real = real_recordings(server, peer(models.paths))
+        seconds, peak = ten_minutes_through(server, long_wave)
     length = len(long_wave) / 16000
     print(
         f"{length:.0f} s of conversation diarized by a server in {seconds:.1f} s (real-time "
@@ -252,6 +265,7 @@ def main() -> None:
     out.write_text(
         json.dumps(
             {
+                "real": real,
                 "summary": summary,
                 "rows": rows,
                 "enrolled_speech_s": enrolled_s,
@@ -264,23 +278,83 @@ def main() -> None:
     print(f"wrote {out}")
 
 
-def ten_minutes_through_a_server(wave: np.ndarray) -> tuple[float, float]:
-    """Seconds a real server (two inference threads) takes to diarize ``wave``, and its
-    peak resident memory in MB (VmHWM) by then."""
-    with bench_server(inference_threads="2") as server:
-        group = httpx.post(
-            f"{server.url}{PREFIX}", json={"name": "long"}, headers=server.headers
-        ).json()["data"]["id"]
-        body = wav(wave)
+def real_recordings(server: BenchServer, other: SherpaPeer | None) -> dict[str, list[dict]]:
+    """Each real recording through the server (and the peer), scored full and forgiving."""
+    group = httpx.post(
+        f"{server.url}{PREFIX}", json={"name": "real"}, headers=server.headers
+    ).json()["data"]["id"]
+    rows: dict[str, list[dict]] = {"voiceprint": []}
+    if other:
+        rows[PEER] = []
+    for path in sorted(REAL.glob("*.wav")):
+        wave = soundfile.read(path, dtype="float32")[0]
+        reference = rttm_turns(path.with_suffix(".rttm").read_text())
         start = time.perf_counter()
         reply = httpx.post(
-            f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": body},
-            headers=server.headers, timeout=600,
+            f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": path.read_bytes()},
+            data={"format": "rttm"}, headers=server.headers, timeout=600,
         )  # fmt: skip
-        seconds = time.perf_counter() - start
-        assert reply.json()["code"] == 0, reply.text[:300]
-        status = Path(f"/proc/{server.process.pid}/status").read_text()
-        peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        answers = {"voiceprint": (rttm_turns(reply.text), time.perf_counter() - start)}
+        if other:
+            start = time.perf_counter()
+            answers[PEER] = (other.turns(wave), time.perf_counter() - start)
+        for system, (turns, seconds) in answers.items():
+            rows[system].append({
+                "file": path.stem, "audio_s": len(wave) / 16000, "seconds": seconds,
+                "full": vars(score(reference, turns, len(wave))),
+                "forgiving": vars(score(reference, turns, len(wave), collar=0.5,
+                                        skip_overlap=True)),
+                "speakers": len({who for _, _, who in turns}),
+                "reference_speakers": len({who for _, _, who in reference}),
+            })  # fmt: skip
+    print_real(rows)
+    return rows
+
+
+def _cells(full: DerScore, forgiving: DerScore) -> str:
+    return (
+        f"{100 * full.der:.1f} % | {100 * full.share(full.missed_s):.1f} % | "
+        f"{100 * full.share(full.false_alarm_s):.1f} % | "
+        f"{100 * full.share(full.confusion_s):.1f} % | {100 * forgiving.der:.1f} %"
+    )
+
+
+def print_real(rows: dict[str, list[dict]]) -> None:
+    print(f"real recordings ({REAL.name}/): DER full = collar 0, overlap scored")
+    print("| system | recording | DER full | missed | false alarm | confusion | DER forgiving "
+          "| speakers found / in the reference |")  # fmt: skip
+    print("|---" * 8 + "|")
+    for system, items in rows.items():
+        for r in items:
+            full, forgiving = DerScore(**r["full"]), DerScore(**r["forgiving"])
+            print(f"| {system} | {r['file']} | {_cells(full, forgiving)} | "
+                  f"{r['speakers']} / {r['reference_speakers']} |")  # fmt: skip
+    for system, items in rows.items():
+        full = sum((DerScore(**r["full"]) for r in items), DerScore(0, 0, 0, 0))
+        forgiving = sum((DerScore(**r["forgiving"]) for r in items), DerScore(0, 0, 0, 0))
+        right = sum(r["speakers"] == r["reference_speakers"] for r in items)
+        empty = sum(r["speakers"] == 0 for r in items)
+        rtf = sum(r["seconds"] for r in items) / sum(r["audio_s"] for r in items)
+        print(f"| **{system}** | all {len(items)} | {_cells(full, forgiving)} | right in "
+              f"{right} of {len(items)}, {empty} empty; real-time factor {rtf:.3f} |")  # fmt: skip
+
+
+def ten_minutes_through(server: BenchServer, wave: np.ndarray) -> tuple[float, float]:
+    """Seconds the server (two inference threads) takes to diarize ``wave``, and its
+    peak resident memory in MB (VmHWM) by then."""
+    group = httpx.post(
+        f"{server.url}{PREFIX}", json={"name": "long"}, headers=server.headers
+    ).json()["data"]["id"]
+    body = wav(wave)
+    start = time.perf_counter()
+    reply = httpx.post(
+        f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": body},
+        headers=server.headers, timeout=600,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    assert reply.json()["code"] == 0, reply.text[:300]
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
     return seconds, int(peak.split()[1]) / 1024
 
 

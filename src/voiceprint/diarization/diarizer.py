@@ -10,6 +10,10 @@ one speaker become turns. Each speaker's voice is then embedded from up to
 whose voice resembles another's joins that speaker (a 1.5 s window is a noisy
 sample of a voice, so a few odd windows of one person form a cluster of their
 own more often than a second person says so little).
+
+Last, the segmentation model adds the speech the VAD missed, two speakers at
+once where it hears them (``reconstruction``); the turns the VAD found and the
+voices stay as they were.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import numpy as np
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.clustering import cluster
+from voiceprint.diarization.newcomers import place
+from voiceprint.diarization.reconstruction import links, runs, speakers_per_frame
+from voiceprint.diarization.segmentation import FRAME_STEP
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.scorer import cosine_matrix
 
@@ -100,7 +107,7 @@ class Diarizer:
         max_speakers: int | None = None,
     ) -> Diarization:
         spans = windows_of(segments)
-        return self.diarize_windows(
+        found = self.diarize_windows(
             wave,
             segments,
             spans,
@@ -109,6 +116,31 @@ class Diarizer:
             min_speakers=min_speakers,
             max_speakers=max_speakers,
         )
+        room = 0 if num_speakers is not None else (max_speakers or 99) - found.speakers
+        return self.with_missed_speech(wave, found, room)
+
+    def with_missed_speech(self, wave: np.ndarray, found: Diarization, room: int) -> Diarization:
+        """``found`` (the VAD's speech) with the speech the segmentation hears beyond it,
+        and up to ``room`` speakers the VAD's speech did not hold apart."""
+        primary = np.full(-(-len(wave) // FRAME_STEP), -1)
+        for t in found.turns:
+            primary[t.start // FRAME_STEP : -(-t.end // FRAME_STEP)] = t.speaker
+        seg = self.voice.segmenter.segment(wave)
+        linked, voices = place(
+            wave, seg, links(seg, primary, found.speakers), found.voices, self.voice.encoder, room
+        )
+        if len(voices) == 0:
+            return found
+        active = speakers_per_frame(seg, primary, linked, len(voices))
+        held = np.flatnonzero(primary >= 0)
+        active[held, primary[held]] = False  # the VAD's turns are kept to the sample
+        extra = [
+            Turn(a * FRAME_STEP, min(b * FRAME_STEP, len(wave)), s) for a, b, s in runs(active)
+        ]
+        turns = _joined(sorted([*found.turns, *extra], key=lambda t: (t.start, t.speaker)))
+        order = list(dict.fromkeys(t.speaker for t in turns))
+        rank = {speaker: i for i, speaker in enumerate(order)}
+        return Diarization([Turn(t.start, t.end, rank[t.speaker]) for t in turns], voices[order])
 
     def diarize_windows(
         self,
@@ -209,12 +241,16 @@ def _turns(segments: list[Segment], spans: list[tuple[int, int]], labels: np.nda
 
 
 def _joined(turns: list[Turn]) -> list[Turn]:
-    """Touching turns of one speaker as one."""
+    """Turns of one speaker less than a frame apart as one (other speakers' turns may
+    overlap them)."""
     out: list[Turn] = []
+    last: dict[int, int] = {}  # speaker -> index of their latest turn in out
     for turn in turns:
-        if out and out[-1].speaker == turn.speaker and out[-1].end == turn.start:
-            out[-1] = Turn(out[-1].start, turn.end, turn.speaker)
+        i = last.get(turn.speaker)
+        if i is not None and turn.start - out[i].end < FRAME_STEP:
+            out[i] = Turn(out[i].start, max(out[i].end, turn.end), turn.speaker)
         else:
+            last[turn.speaker] = len(out)
             out.append(turn)
     return out
 

@@ -30,13 +30,16 @@ LOCAL_SPEAKERS = 3
 POWERSET = np.array(
     [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=bool
 )
-BATCH = 8  # windows per inference
+BATCH = 2  # windows per inference: 8 ran 25 % faster and held 140 MB more on 10 minutes
 
 
 @dataclass(frozen=True)
 class Segmentation:
     starts: np.ndarray  # [windows]: the sample each window starts at
     activity: np.ndarray  # [windows, frames, LOCAL_SPEAKERS] bool: who speaks in each frame
+    # [windows, frames, LOCAL_SPEAKERS]: the probability that each speaks (sum of the classes
+    # that hold them), which ranks speakers where windows disagree
+    speaking: np.ndarray
 
     @property
     def frames(self) -> int:
@@ -78,6 +81,13 @@ class Segmenter:
         starts = window_starts(len(wave))
         padded = np.zeros(int(starts[-1]) + WINDOW, np.float32)
         padded[: len(wave)] = wave
-        windows = np.stack([padded[s : s + WINDOW] for s in starts])
-        classes = self.log_probs(windows).argmax(axis=-1)
-        return Segmentation(starts, POWERSET[classes])
+        # A batch at a time: the whole recording's windows at once held 5x its audio.
+        probs = np.exp(
+            np.concatenate([
+                self.log_probs(np.stack([padded[s : s + WINDOW] for s in starts[i : i + BATCH]]))
+                for i in range(0, len(starts), BATCH)
+            ])
+        )  # fmt: skip
+        return Segmentation(
+            starts, POWERSET[probs.argmax(axis=-1)], probs @ POWERSET.astype(np.float32)
+        )

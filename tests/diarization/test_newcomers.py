@@ -1,0 +1,50 @@
+"""Local speakers placed by their voice, on real speech of three LibriSpeech readers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_speech, speech_files
+from voiceprint.diarization.newcomers import place
+from voiceprint.diarization.segmentation import FRAME_STEP, Segmentation, window_starts
+from voiceprint.engine import VoiceEngine
+
+RATE = 16000
+READERS = ("1688", "2033", "1998")
+
+
+def _speech(engine: VoiceEngine, reader: str, index: int, seconds: float) -> np.ndarray:
+    wave = read_speech(speech_files("librispeech", reader)[index])[0]
+    start = engine.detector.segments(wave)[0].start
+    return wave[start : start + int(seconds * RATE)]
+
+
+@pytest.fixture(scope="module")
+def window(engine: VoiceEngine) -> tuple[np.ndarray, Segmentation]:
+    """10 s: 4 s of the first reader, 4 s of the second, 2 s of the third, each one local
+    speaker of the window."""
+    wave = np.concatenate(
+        [_speech(engine, r, 1, s) for r, s in zip(READERS, (4, 4, 2), strict=True)]
+    )
+    seg = Segmentation(window_starts(len(wave)), np.zeros((1, 589, 3), bool), np.zeros((1, 589, 3)))
+    start = seg.frame_samples(0)
+    for k, (a, b) in enumerate(((0, 4), (4, 8), (8, 10))):
+        seg.activity[0, :, k] = (start >= a * RATE) & (start + FRAME_STEP <= b * RATE)
+    return wave, seg
+
+
+def test_unlinked_local_speakers_join_the_voice_they_match_or_become_new(
+    engine: VoiceEngine, window: tuple[np.ndarray, Segmentation]
+) -> None:
+    wave, seg = window
+    # The speakers found so far: the first two readers, from other recordings.
+    voices = np.stack([engine.encoder.embed(_speech(engine, r, 2, 6)) for r in READERS[:2]])
+    linked, grown = place(wave, seg, {}, voices, engine.encoder, room=1)
+    assert linked == {(0, 0): 0, (0, 1): 1, (0, 2): 2}
+    assert len(grown) == 3 and np.array_equal(grown[:2], voices)
+    # A link already made stands, and the voice it took is not free in that window: the
+    # first reader, unlike the second, is left out, as is the third without room for them.
+    linked, same = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=0)
+    assert linked == {(0, 1): 0}
+    assert np.array_equal(same, voices)

@@ -1,0 +1,44 @@
+"""Local speakers over the VAD's speakers, on segmentations written out frame by frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voiceprint.diarization.reconstruction import links, runs, speakers_per_frame
+from voiceprint.diarization.segmentation import FRAME_STEP, Segmentation, window_starts
+
+FRAMES = 589  # one 10 s window of the model
+
+
+def _one_window(activity: np.ndarray) -> Segmentation:
+    """A recording of one window whose local speakers are active as given [frames, 3]."""
+    return Segmentation(window_starts(10 * 16000), activity[None], activity[None] * 0.9)
+
+
+def test_local_speakers_link_one_to_one_and_fill_what_the_vad_missed() -> None:
+    activity = np.zeros((FRAMES, 3), dtype=bool)
+    activity[0:200, 0] = True  # local 0: speaker 1 by the VAD
+    activity[250:400, 1] = True  # local 1: speaker 0 by the VAD...
+    activity[380:450, 0] = True  # ...overlapped by local 0, where the VAD heard nobody
+    activity[500:560, 2] = True  # local 2: shares its frames with speaker 0 too
+    seg = _one_window(activity)
+    total = -(-10 * 16000 // FRAME_STEP)
+    primary = np.full(total, -1)
+    first = seg.frame_samples(0) // FRAME_STEP  # the recording's frame of each window frame
+    primary[first[0:200]] = 1
+    primary[first[250:380]] = 0
+    primary[first[500:560]] = 0
+
+    linked = links(seg, primary, speakers=2)
+    assert linked == {(0, 0): 1, (0, 1): 0}  # local 2 loses speaker 0 to local 1
+    active = speakers_per_frame(seg, primary, linked, speakers=2)
+    both = first[385:400]  # no VAD speech there, two local speakers
+    assert active[both].all()
+    assert active[first[420:450]].tolist() == [[False, True]] * 30  # local 0 alone: speaker 1
+    assert active[first[100]].tolist() == [False, True]  # the VAD's speaker kept
+    assert active[first[470:490]].sum() == 0  # nobody
+
+
+def test_runs_are_each_speakers_stretches_by_start() -> None:
+    active = np.array([[1, 0], [1, 1], [0, 1], [0, 0], [1, 0]], dtype=bool)
+    assert runs(active) == [(0, 2, 0), (1, 3, 1), (4, 5, 0)]
