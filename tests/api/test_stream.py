@@ -138,6 +138,31 @@ def test_a_change_of_speaker_without_a_pause_gets_a_final_each(
     assert finals[-1]["end_ms"] == stops[0]["data"]["offset_ms"]
 
 
+def test_the_part_before_a_change_is_answered_before_the_turn_ends(
+    live: Server, setup: dict[str, str], models: Models
+) -> None:
+    def speech(speaker: str) -> np.ndarray:
+        wave = _speech(speaker, 1)
+        return speech_only(wave, models.voice.detector.segments(wave))[: 6 * 16000]
+
+    first = speech("2033")
+    with _open(live, setup) as ws:
+        json.loads(ws.recv(timeout=30))
+        _append(ws, _pcm(np.concatenate([first, speech("1688"), np.zeros(16000)])))
+        ws.send(json.dumps({"id": "end", "event_type": "input_audio_buffer.complete"}))
+        events = _until(ws, "input_audio_buffer.completed")
+    kinds = [e["event_type"] for e in events]
+    stopped = kinds.index("input_audio_buffer.speech_stopped")
+    before = _finals(events[:stopped])  # answered while the turn went on
+    assert len(before) == 1 and abs(before[0]["end_ms"] - len(first) / 16) < 300
+    assert before[0]["feature_score_list"][0]["feature_id"] == setup["2033"]
+    after = _finals(events[stopped:])
+    assert [f["feature_score_list"][0]["feature_id"] for f in after if f["match"]] == [
+        setup["1688"]
+    ]
+    assert after[0]["start_ms"] == before[0]["end_ms"]
+
+
 def test_g711_at_8khz_and_the_query_string_token(live: Server, setup: dict[str, str]) -> None:
     import soxr
 

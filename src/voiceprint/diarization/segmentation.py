@@ -77,6 +77,15 @@ class Segmenter:
         ]
         return np.concatenate(rows)
 
+    def activity(self, wave: np.ndarray) -> np.ndarray:
+        """Who speaks in each frame of ``wave`` (a window at most; the live stream's few
+        seconds are read as they are, which costs in proportion to their length):
+        [frames, LOCAL_SPEAKERS] bool."""
+        if len(wave) < FRAME_SIZE:
+            return np.zeros((0, LOCAL_SPEAKERS), dtype=bool)
+        probs = self.log_probs(np.ascontiguousarray(wave[None, :WINDOW], dtype=np.float32))
+        return POWERSET[probs[0].argmax(axis=-1)]
+
     def segment(self, wave: np.ndarray) -> Segmentation:
         starts = window_starts(len(wave))
         padded = np.zeros(int(starts[-1]) + WINDOW, np.float32)

@@ -4,9 +4,13 @@ Audio arrives in pieces (``append``); a window-by-window VAD marks where speech
 starts and stops. While a turn goes on, every further second of it gets an
 interim answer (its last 3 s, scored against the group as ``speaker_identify``
 scores a probe), and its diarization windows are embedded as their audio
-arrives. When it stops, the turn is diarized from those windows, so a change
-of speaker without a pause is caught, and each speaker's part gets a final
-answer, scored from all of that speaker's speech in the turn.
+arrives. Each second its latest seconds go through the segmentation model
+(``diarization.changes``): when another speaker has taken over without a
+pause, the part before the change is answered then and there, and the turn
+goes on as a new part. When the turn stops, its last part is diarized from
+those windows, so a change the segmentation did not hear is still caught, and
+each speaker's part gets a final answer, scored from all of that speaker's
+speech in the part.
 
 The final answers are worked out as soon as a silence begins, while the VAD
 waits to see whether it lasts, and sent when it has: so they come about as
@@ -24,16 +28,22 @@ from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
+from voiceprint.diarization.changes import change_sample
 from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
-from voiceprint.scoring.scorer import MATCH_THRESHOLD, Gallery, Scorer, Voices
+from voiceprint.scoring.scorer import MATCH_THRESHOLD, Gallery, Scorer, Voices, cosine_matrix
 from voiceprint.service.errors import InvalidParameter, Overloaded
 
 INTERIM_EVERY = SAMPLE_RATE  # an interim answer per second of a turn
 INTERIM_SPAN = 3 * SAMPLE_RATE  # interims score the last 3 s: who is speaking now
 MIN_SCORED = SAMPLE_RATE // 2  # shorter speech is too little to score
 PRE_ROLL = SAMPLE_RATE // 2  # audio kept before speech starts (the VAD decides late)
+# Each second a turn's latest 4 s are read for a change of speaker: room for the second
+# before the change and the one after, at about a quarter of what the stream's
+# embeddings cost (the segmentation's cost grows with the audio it reads).
+CHECK_EVERY = SAMPLE_RATE
+CHANGE_SPAN = 4 * SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -89,13 +99,16 @@ class IdentifyStream:
     def _reset_audio(self) -> None:
         self._audio = StreamAudio()
         self._started_at: float | None = None
-        self._new_turn(0)
+        self._new_part(0)
 
-    def _new_turn(self, start: int) -> None:
-        self._turn_from = start  # stream offset where the current (or last) turn started
-        self._next_interim = INTERIM_EVERY  # turn length that earns the next interim
-        self._windows: dict[int, np.ndarray] = {}  # turn offset -> its window's embedding
-        self._voices: KnownVoices = {}  # the turn's voices embedded so far
+    def _new_part(self, start: int) -> None:
+        """A turn is answered in parts: one starts with the turn, another at a change of
+        speaker heard inside it."""
+        self._part_from = start  # stream offset where the current (or last) part started
+        self._next_interim = INTERIM_EVERY  # part length that earns the next interim
+        self._next_check = CHECK_EVERY  # part length that earns the next look for a change
+        self._windows: dict[int, np.ndarray] = {}  # part offset -> its window's embedding
+        self._voices: KnownVoices = {}  # the part's voices embedded so far
         self._finals: tuple[int, list[TurnAnswer]] | None = None  # worked out for a stop
 
     def update(self, config: StreamConfig) -> None:
@@ -141,34 +154,62 @@ class IdentifyStream:
         stop = self._vad.pending_stop
         if stop is not None:
             if self._finals is None or self._finals[0] != stop:
-                self._finals = (stop, self._answers(self._turn_from, stop))
-        elif self._audio.end - self._turn_from >= self._next_interim:
-            self._next_interim = self._audio.end - self._turn_from + INTERIM_EVERY
-            interim = self._answer(max(self._turn_from, self._audio.end - INTERIM_SPAN))
+                self._finals = (stop, self._answers(self._part_from, stop))
+            return events
+        events.extend(self._at_change())
+        if self._audio.end - self._part_from >= self._next_interim:
+            self._next_interim = self._audio.end - self._part_from + INTERIM_EVERY
+            interim = self._answer(max(self._part_from, self._audio.end - INTERIM_SPAN))
             events.extend(interim)
         return events
 
+    def _at_change(self) -> list[TurnAnswer]:
+        """The finals of the part before a change of speaker, once the change is heard."""
+        if self._audio.end - self._part_from < self._next_check:
+            return []
+        self._next_check = self._audio.end - self._part_from + CHECK_EVERY
+        start = max(self._part_from, self._audio.end - CHANGE_SPAN)
+        at = change_sample(
+            self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
+        )
+        if at is None or not self._voices_differ(start + at):
+            return []
+        finals = self._answers(self._part_from, start + at)
+        self._new_part(start + at)
+        self._embed_windows()
+        return finals
+
+    def _voices_differ(self, change: int) -> bool:
+        """Whether the voices either side of a change the segmentation heard are less alike
+        than two windows of one speaker (the diarizer's bar). The segmentation alone also
+        split one speaker's talk where the recording's sound changed, 2-4 times a minute
+        on ../shared/data; the voices ruled out most of those, and few real changes."""
+        before = self._audio.slice(max(self._part_from, change - INTERIM_SPAN), change)
+        after = self._audio.slice(change, self._audio.end)
+        pair = [self._voice.encoder.embed(before), self._voice.encoder.embed(after)]
+        return float(cosine_matrix(pair[0], pair[1])[0, 0]) < self._diarizer.threshold
+
     def _on_vad(self, kind: str, offset: int) -> list[StreamEvent]:
         if kind == "start":
-            self._new_turn(offset)
+            self._new_part(offset)
             return [SpeechStarted(to_ms(offset))]
         if self._finals is not None and self._finals[0] == offset:
             finals = self._finals[1]
         else:
-            finals = self._answers(self._turn_from, offset)
+            finals = self._answers(self._part_from, offset)
         self._audio.trim(offset)
         return [SpeechStopped(to_ms(offset)), *finals]
 
     def _embed_windows(self) -> None:
-        """Embed each diarization window of the turn once its audio is here."""
-        start = self._turn_from + len(self._windows) * HOP
+        """Embed each diarization window of the part once its audio is here."""
+        start = self._part_from + len(self._windows) * HOP
         while start + WINDOW <= self._audio.end:
             window = self._audio.slice(start, start + WINDOW)
-            self._windows[start - self._turn_from] = self._voice.encoder.embed(window)
+            self._windows[start - self._part_from] = self._voice.encoder.embed(window)
             start += HOP
 
     def _answers(self, start: int, end: int) -> list[TurnAnswer]:
-        """The final answers for a turn: one per speaker's part of it."""
+        """The final answers for a part of a turn: one per speaker in it."""
         turn = self._audio.slice(start, end)
         segment = [Segment(0, len(turn))]
         spans = windows_of(segment)
@@ -197,7 +238,7 @@ class IdentifyStream:
         ]
 
     def _answer(self, start: int) -> list[TurnAnswer]:
-        """An interim answer: the turn from ``start`` to now."""
+        """An interim answer: the part from ``start`` to now."""
         end = self._audio.end
         wave = self._audio.slice(start, end)
         if len(wave) < MIN_SCORED:

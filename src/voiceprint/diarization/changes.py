@@ -1,0 +1,59 @@
+"""A change of speaker at the live end of a turn, heard by the segmentation model.
+
+A live stream reads the latest seconds of a turn through segmentation-3.0,
+whose local speakers are consistent within that one window. A change is a
+speaker who holds the latest second after another spoke at least a second
+before them; the part before the change can then be answered at once instead
+of when the turn ends. Short interjections of someone else inside a speaker's
+talk (a backchannel, a cough) are not a change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.diarization.segmentation import FRAME_OFFSET, FRAME_STEP
+
+RECENT = SAMPLE_RATE  # who holds the last second is the speaker now
+NOW_HOLDS = int(0.6 * SAMPLE_RATE)  # ...if they speak alone for most of it
+BEFORE = SAMPLE_RATE  # the speaker before must have said at least this much
+MIN_RUN = int(0.3 * SAMPLE_RATE)  # a shorter run of another speaker is an interjection
+
+
+def _frames(samples: int) -> int:
+    return max(1, samples // FRAME_STEP)
+
+
+def change_frame(activity: np.ndarray) -> int | None:
+    """The first frame of the speaker who now speaks, after another's talk; None when
+    the window holds no such change. ``activity``: [frames, local speakers] bool, the
+    frames of real audio only, the last frame the latest."""
+    alone = activity.sum(axis=1) == 1
+    label = np.where(alone, activity.argmax(axis=1), -1)
+    recent = label[-_frames(RECENT) :]
+    counts = np.bincount(recent[recent >= 0], minlength=activity.shape[1])
+    now = int(counts.argmax())
+    if counts[now] < _frames(NOW_HOLDS):
+        return None
+    # The end of the last run of someone else long enough to be talk, not an interjection.
+    edges = np.diff(np.concatenate([[0], ((label >= 0) & (label != now)).astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long_enough = np.flatnonzero(stops - starts >= _frames(MIN_RUN))
+    if len(long_enough) == 0:
+        return None
+    change = int(stops[long_enough[-1]])
+    before = label[:change]
+    spoken = np.bincount(before[before >= 0], minlength=activity.shape[1])
+    spoken[now] = 0
+    if spoken.max() < _frames(BEFORE):
+        return None
+    if np.count_nonzero(label[change:] == now) < _frames(NOW_HOLDS):
+        return None
+    return change
+
+
+def change_sample(activity: np.ndarray) -> int | None:
+    """The sample of the window where the speaker now speaking took over, if one did."""
+    frame = change_frame(activity)
+    return None if frame is None else FRAME_OFFSET + FRAME_STEP * frame

@@ -1,0 +1,57 @@
+"""A change of speaker at the live end of a turn: written-out frames, then real speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_speech, speech_files
+from voiceprint.audio.vad import speech_only
+from voiceprint.diarization.changes import change_frame, change_sample
+from voiceprint.engine import VoiceEngine
+
+SECOND = 16000 // 270  # frames of the segmentation model in a second (59)
+
+
+def _frames(*runs: tuple[int, int]) -> np.ndarray:
+    """[frames, 3] activity from (local speaker or -1 for nobody, frames) runs."""
+    rows = []
+    for speaker, length in runs:
+        row = np.zeros((length, 3), dtype=bool)
+        if speaker >= 0:
+            row[:, speaker] = True
+        rows.append(row)
+    return np.concatenate(rows)
+
+
+def test_a_speaker_who_takes_over_after_another_is_a_change() -> None:
+    assert change_frame(_frames((0, 2 * SECOND), (1, SECOND))) == 2 * SECOND
+    assert change_frame(_frames((0, 2 * SECOND), (-1, 10), (1, SECOND))) == 2 * SECOND
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        [(0, 4 * SECOND)],  # one speaker throughout
+        [(0, 2 * SECOND), (1, 10), (0, 2 * SECOND)],  # an interjection of 0.17 s
+        [(0, SECOND // 2), (1, 3 * SECOND)],  # too little said before
+        [(0, 2 * SECOND), (1, SECOND // 3)],  # the newcomer has not held the floor yet
+        [(0, 2 * SECOND), (-1, SECOND)],  # silence is no speaker
+    ],
+)
+def test_what_is_not_a_change(runs: list[tuple[int, int]]) -> None:
+    assert change_frame(_frames(*runs)) is None
+
+
+def _speech(engine: VoiceEngine, speaker: str, seconds: float) -> np.ndarray:
+    wave = read_speech(speech_files("librispeech", speaker)[1])[0]
+    return speech_only(wave, engine.detector.segments(wave))[: int(seconds * 16000)]
+
+
+def test_real_speech_without_a_pause(engine: VoiceEngine) -> None:
+    first, second = _speech(engine, "2033", 2.5), _speech(engine, "1688", 1.5)
+    at = change_sample(engine.segmenter.activity(np.concatenate([first, second])))
+    assert at is not None and abs(at - len(first)) < 0.3 * 16000
+    for speaker in ("2033", "1688"):
+        alone = _speech(engine, speaker, 4)
+        assert change_sample(engine.segmenter.activity(alone)) is None
