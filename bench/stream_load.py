@@ -6,9 +6,10 @@ real recordings (``voiceprint.eval.conversations``: 4 speakers, some changes
 without a pause) as 16 kHz PCM in 100 ms pieces at the pace it is spoken, and
 notes when each event arrives. Reported per N: p50/p95 of the final answer's
 delay after the turn's audio has been sent (the turn end); the same for the
-parts of a turn before a change of speaker inside it (answered when the turn
-ends); p50/p95 of the first interim answer's delay after the speech start;
-errors; and how much of the speech the finals attribute as offline
+parts of a turn before a change of speaker inside it (answered when the stream
+hears the change, or when the turn ends); p50/p95 of the first interim answer's
+delay after the speech start; errors; and how much of the speech the finals
+attribute as offline
 ``speaker_diarize`` of the same conversation does. Prints a table and writes
 bench/results/stream_load.json.
 
@@ -88,7 +89,7 @@ def stream_one(server: BenchServer, group: str, wave: np.ndarray, out: dict) -> 
     def sent(ms: int) -> float:
         return sent_at[int(marks[min(np.searchsorted(marks, ms), len(marks) - 1)])]
 
-    started = None
+    started = stopped = None
     finals: list[dict] = []
     for arrived, event in events:
         kind, data = event["event_type"], event["data"]
@@ -101,7 +102,8 @@ def stream_one(server: BenchServer, group: str, wave: np.ndarray, out: dict) -> 
             first = False
         elif kind == "speaker_identify.segment" and data["final"]:
             # A turn's last part ends where the VAD heard it stop; an earlier part ends at a
-            # change of speaker inside the turn, and is answered only when the turn ends.
+            # change of speaker inside the turn, answered once the stream hears the change
+            # or, at the latest, when the turn ends.
             where = "final" if data["end_ms"] == stopped else "final_inside"
             out[where].append(arrived - sent(data["end_ms"]))
             finals.append(data)

@@ -102,8 +102,9 @@ def _seal_one(
         sample = session.get(Sample, sample_id)
         if sample is None or sample.key_generation == generation:
             return 0  # deleted or done meanwhile
-        audio, embedding = vault.audio(sample), vault.embedding(sample)
+        embedding = vault.embedding(sample)
         read = (sample.audio_key, sample.key_generation, sample.model_id)
+    audio = vault.audio(sample)  # outside the session: a blob in the database has its own
     sealed = Sample(id=sample_id)  # holds the new values; never added to a session
     vault.fill(sealed, audio, embedding, workspace_id, generation=generation)
     with sessions() as session, session.begin():

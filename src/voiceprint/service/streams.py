@@ -182,8 +182,8 @@ class IdentifyStream:
     def _voices_differ(self, change: int) -> bool:
         """Whether the voices either side of a change the segmentation heard are less alike
         than two windows of one speaker (the diarizer's bar). The segmentation alone also
-        split one speaker's talk where the recording's sound changed, 2-4 times a minute
-        on ../shared/data; the voices ruled out most of those, and few real changes."""
+        split one speaker's talk where the sound of the recording changed (about 3 times
+        a minute in bench/stream_changes.py's talks); the voices ruled those out."""
         before = self._audio.slice(max(self._part_from, change - INTERIM_SPAN), change)
         after = self._audio.slice(change, self._audio.end)
         pair = [self._voice.encoder.embed(before), self._voice.encoder.embed(after)]

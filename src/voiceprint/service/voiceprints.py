@@ -319,25 +319,29 @@ class VoiceprintService:
             access.require(caller, perm.LIST_FEATURES)
             with self._sessions() as session:
                 access.visible_group(session, caller, group_id)
-                return self._first_recording(session, group_id, feature_id)
+                sample = self._first_sample(session, group_id, feature_id)
+            return self._recordings.read(sample)
 
     def linked_audio(self, group_id: int, feature_id: int) -> StoredAudio:
         """The first stored recording, for a link whose signature the caller has checked."""
-        with (
-            self._audit.operation(
-                audit.DOWNLOAD_LINK, None, group_id=group_id, feature_id=feature_id
-            ) as entry,
-            self._sessions() as session,
-        ):
-            group = session.get(Group, group_id)
-            entry.workspace_id = group.workspace_id if group is not None else None
-            return self._first_recording(session, group_id, feature_id)
+        with self._audit.operation(
+            audit.DOWNLOAD_LINK, None, group_id=group_id, feature_id=feature_id
+        ) as entry:
+            with self._sessions() as session:
+                group = session.get(Group, group_id)
+                entry.workspace_id = group.workspace_id if group is not None else None
+                sample = self._first_sample(session, group_id, feature_id)
+            return self._recordings.read(sample)
 
-    def _first_recording(self, session: Session, group_id: int, feature_id: int) -> StoredAudio:
+    @staticmethod
+    def _first_sample(session: Session, group_id: int, feature_id: int) -> Sample:
+        """The voiceprint's first sample; its audio is read once the session is closed, as a
+        recording stored in the database takes a connection of its own (two held at once by
+        each of many downloads could exhaust the pool)."""
         feature = access.feature_in_group(session, group_id, feature_id)
         if not feature.samples:
             raise NotFound(f"voiceprint {feature_id} has no stored audio")
-        return self._recordings.read(feature.samples[0])
+        return feature.samples[0]
 
     # --- recognition -----------------------------------------------------------------------
 
