@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import read_speech, speech_files
 from voiceprint.audio.decode import Audio
 from voiceprint.audio.errors import NotEnoughSpeech, PoorQuality
+from voiceprint.embedding.provision import ModelPaths
 from voiceprint.engine import SpeechPolicy, VoiceEngine
 
 RATE = 16_000
@@ -100,3 +101,11 @@ def test_long_recordings_are_embedded_from_the_first_speech_for_30_s(engine: Voi
     )
     assert cosine > 0.999
     assert sample.quality["duration_s"] > 50  # the report still covers the whole recording
+
+
+def test_spinning_threads_change_no_embedding(engine: VoiceEngine, model_paths: ModelPaths) -> None:
+    """VOICEPRINT_INFERENCE_SPINNING only changes how ONNX Runtime's idle threads wait:
+    the same threads split the same work, so embeddings are equal bit for bit."""
+    spinning = VoiceEngine.from_paths(model_paths, threads=2, spinning=True)
+    wave = _speech("2033")
+    assert np.array_equal(spinning.encoder.embed(wave), engine.encoder.embed(wave))

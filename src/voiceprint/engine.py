@@ -90,10 +90,12 @@ class VoiceEngine:
         return StreamingSpeechDetector(self._vad_step)
 
     @classmethod
-    def from_paths(cls, paths: ModelPaths, *, threads: int | None = None) -> VoiceEngine:
+    def from_paths(
+        cls, paths: ModelPaths, *, threads: int | None = None, spinning: bool = False
+    ) -> VoiceEngine:
         """The engine over models already pulled (``embedding.provision.pull_models``)."""
         return cls(
-            SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads),
+            SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads, spinning=spinning),
             SpeechDetector(paths.vad_onnx),
             step_session(paths.vad_step_onnx),
             Segmenter(paths.segmentation_onnx, threads=threads),

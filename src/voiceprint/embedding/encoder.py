@@ -28,7 +28,14 @@ def _providers() -> list[str]:
 
 
 class SpeakerEncoder:
-    def __init__(self, onnx_path: Path, spec: ModelSpec, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        onnx_path: Path,
+        spec: ModelSpec,
+        *,
+        threads: int | None = None,
+        spinning: bool = False,
+    ) -> None:
         # numpy's BLAS threads busy-wait after each call and take the cores ONNX Runtime
         # needs (a 3 s clip went from 82 to 145 ms); the numpy work here is tiny, so one
         # BLAS thread serves it best. This is process-wide, as BLAS thread pools are.
@@ -38,6 +45,11 @@ class SpeakerEncoder:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # ONNX Runtime's pool threads busy-wait for the next piece of work by default. In a
+        # server they then burn the cores that HTTP, the database and the next request's
+        # decoding need, and on shared cores they wait for a preempted peer: spinning
+        # doubled the server's CPU per identify (bench/api_load.py, README).
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         self.spec = spec
         self._session = ort.InferenceSession(str(onnx_path), options, providers=_providers())
 

@@ -74,7 +74,9 @@ def load_models(
     ``calibration`` replaces the model's packaged calibration (for evaluations).
     """
     paths = pull_models(settings.model_dir, settings.model, progress=progress)
-    voice = VoiceEngine.from_paths(paths, threads=settings.inference_threads)
+    voice = VoiceEngine.from_paths(
+        paths, threads=settings.inference_threads, spinning=settings.inference_spinning
+    )
     fitted = Calibration.load(calibration or paths.calibration)
     cohort = np.load(paths.cohort) if fitted.method == "asnorm" else None
     scorer = Scorer(cohort, fitted)
