@@ -98,7 +98,7 @@ class VoiceEngine:
             SpeakerEncoder(paths.embedding_onnx, paths.spec, threads=threads, spinning=spinning),
             SpeechDetector(paths.vad_onnx),
             step_session(paths.vad_step_onnx),
-            Segmenter(paths.segmentation_onnx, threads=threads),
+            Segmenter(paths.segmentation_onnx, threads=threads, spinning=spinning),
         )
 
     @property

@@ -60,11 +60,15 @@ def window_starts(length: int) -> np.ndarray:
 
 
 class Segmenter:
-    def __init__(self, onnx_path: Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, onnx_path: Path, *, threads: int | None = None, spinning: bool = False
+    ) -> None:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        # As for the speaker encoder: idle pool threads sleep (VOICEPRINT_INFERENCE_SPINNING).
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         self._session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
