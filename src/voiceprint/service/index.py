@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session
 
 from voiceprint.scoring.scorer import Gallery, Scorer
 from voiceprint.service import queries
-from voiceprint.service.errors import StaleVoiceprints
 from voiceprint.store.models import Feature, Group
 from voiceprint.store.vault import Vault
 
@@ -118,13 +117,14 @@ class EmbeddingIndex:
     def enrolled(self, session: Session, group: Group) -> tuple[np.ndarray, Gallery]:
         """The ids of the group's voiceprints, in enrolment order, and their gallery, as of
         ``group.generation`` (read in this session before, so nothing committed before it
-        is missed)."""
+        is missed) or later: a session that read it before an update this process already
+        holds is answered from what it holds."""
         with self._lock:
             self._sweep(session, exclude=group.id)
             entry = self._entries.get(group.id)
             if entry is None:
                 entry = self._load(session, group.id, group.generation)
-            elif entry.generation != group.generation:
+            elif entry.generation < group.generation:
                 entry = self._refresh(session, group.id, entry, group.generation)
             self._keep(group.id, entry)
             if self._rows_read >= TRIM_AFTER:  # the read's transient objects are gone now
@@ -149,9 +149,7 @@ class EmbeddingIndex:
         held = [group_id for group_id in self._entries if group_id != exclude]
         if not held:
             return
-        generations = dict(
-            session.execute(select(Group.id, Group.generation).where(Group.id.in_(held))).all()
-        )
+        generations = queries.generations(session, held)
         for group_id in held:
             entry = self._entries[group_id]
             generation = generations.get(group_id)
@@ -162,8 +160,8 @@ class EmbeddingIndex:
                 continue
             try:
                 self._entries[group_id] = self._refresh(session, group_id, entry, generation)
-            except StaleVoiceprints:  # re-embedded for another model; its next use says so
-                del self._entries[group_id]
+            except Exception:  # re-embedded for another model, damaged...: not this caller's
+                del self._entries[group_id]  # group; its own next use reads it and says why
 
     def _load(self, session: Session, group_id: int, generation: int) -> Entry:
         return self._read(session, generation, Feature.group_id == group_id)

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from voiceprint.scoring.ranking import Candidate
 from voiceprint.scoring.scorer import Voices
 from voiceprint.service.errors import StaleVoiceprints
-from voiceprint.store.models import Feature, Sample
+from voiceprint.store.models import Feature, Group, Sample
 from voiceprint.store.vault import Vault
 
 # Voiceprints read and combined at once: bounds what a large group's read holds in memory.
 BATCH = 2000
-NAMED_CHUNK = 1000
+# Ids one statement carries at most: databases bound a statement's values (SQLite 32766).
+IDS_PER_STATEMENT = 1000
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,27 @@ class Enrolled:
 
 
 def named(session: Session, feature_ids: Sequence[int]) -> dict[int, Candidate]:
-    """The voiceprints of ``feature_ids`` that exist, by id (read in chunks: databases
-    bound how many values one statement may carry)."""
+    """The voiceprints of ``feature_ids`` that exist, by id."""
     ids = [int(i) for i in feature_ids]
     found: dict[int, Candidate] = {}
-    for start in range(0, len(ids), NAMED_CHUNK):
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
         rows = session.execute(
             select(Feature.id, Feature.group_id, Feature.name, Feature.description).where(
-                Feature.id.in_(ids[start : start + NAMED_CHUNK])
+                Feature.id.in_(ids[start : start + IDS_PER_STATEMENT])
             )
         )
         found.update((row.id, Candidate(*row)) for row in rows)
+    return found
+
+
+def generations(session: Session, group_ids: Sequence[int]) -> dict[int, int]:
+    """The generation of each group of ``group_ids`` that exists."""
+    found: dict[int, int] = {}
+    for start in range(0, len(group_ids), IDS_PER_STATEMENT):
+        chunk = group_ids[start : start + IDS_PER_STATEMENT]
+        found.update(
+            session.execute(select(Group.id, Group.generation).where(Group.id.in_(chunk))).all()
+        )
     return found
 
 
