@@ -135,3 +135,19 @@ def test_bad_diarize_requests_get_documented_codes(
     assert (
         empty["code"] == 0 and empty["data"]["segments"] == [] and empty["data"]["speakers"] == []
     )
+
+
+def test_a_meeting_of_distant_talkers_does_not_come_back_empty(api: httpx.Client) -> None:
+    # The AMI opening EN2001b: 5.8 s of distant speech, none of it above the VAD's threshold.
+    path = DATA / "conversations" / "ami_EN2001b_first30s.wav"
+    group = api.post(PREFIX, json={"name": "far"}).json()["data"]["id"]
+    data = api.post(f"{PREFIX}/{group}/speaker_diarize", files={"file": path.read_bytes()}).json()[
+        "data"
+    ]
+    assert data["segments"] and len(data["speakers"]) >= 1
+    reference = [(28.47, 30.0)]  # where three of the four speak at once
+    assert any(
+        s["start_ms"] / 1000 < end and s["end_ms"] / 1000 > start
+        for s in data["segments"]
+        for start, end in reference
+    )

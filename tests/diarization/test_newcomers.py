@@ -44,7 +44,15 @@ def test_unlinked_local_speakers_join_the_voice_they_match_or_become_new(
     assert linked == {(0, 0): 0, (0, 1): 1, (0, 2): 2}
     assert len(grown) == 3 and np.array_equal(grown[:2], voices)
     # A link already made stands, and the voice it took is not free in that window: the
-    # first reader, unlike the second, is left out, as is the third without room for them.
-    linked, same = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=0)
+    # first reader, unlike the second, is someone else there (the window holds them apart),
+    # a new speaker as the third is; without room for both, neither is placed.
+    linked, same = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=1)
     assert linked == {(0, 1): 0}
     assert np.array_equal(same, voices)
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=2)
+    assert linked[0, 1] == 0 and len(grown) == 4
+    assert {linked[0, 0], linked[0, 2]} == {2, 3}
+    # So too when the taken voice is the only one found so far.
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices[:1], engine.encoder, room=2)
+    assert linked[0, 1] == 0 and len(grown) == 3
+    assert {linked[0, 0], linked[0, 2]} == {1, 2}

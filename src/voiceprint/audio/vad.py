@@ -74,15 +74,17 @@ class SpeechDetector:
         (probs,) = self._session.run(["probs"], {"windows": np.ascontiguousarray(windows)})
         return probs[:, 0, 0]
 
-    def segments(self, wave: np.ndarray) -> list[Segment]:
+    def segments(self, wave: np.ndarray, threshold: float | None = None) -> list[Segment]:
+        """Speech segments; ``threshold`` replaces the detector's own for this call."""
+        on = self.threshold if threshold is None else threshold
         probs = self.probabilities(wave)
-        off = off_threshold(self.threshold)
+        off = off_threshold(on)
         raw: list[list[int]] = []
         start: int | None = None
         silence_since: int | None = None
         for i, p in enumerate(probs):
             pos = i * WINDOW
-            if p >= self.threshold:
+            if p >= on:
                 silence_since = None
                 if start is None:
                     start = pos

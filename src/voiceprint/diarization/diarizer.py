@@ -85,6 +85,15 @@ def windows_of(segments: list[Segment]) -> list[tuple[int, int]]:
     return spans
 
 
+def _widened(segments: list[Segment], length: int) -> list[tuple[int, int]]:
+    """The longest segment widened to MIN_WINDOW about its centre (within ``length``)."""
+    if not segments:
+        return []
+    longest = max(segments, key=lambda seg: seg.end - seg.start)
+    start = max(0, min((longest.start + longest.end - MIN_WINDOW) // 2, length - MIN_WINDOW))
+    return [(start, min(length, start + MIN_WINDOW))]
+
+
 class Diarizer:
     def __init__(self, voice: VoiceEngine, threshold: float = THRESHOLD) -> None:
         self.voice = voice
@@ -106,7 +115,8 @@ class Diarizer:
         min_speakers: int = 1,
         max_speakers: int | None = None,
     ) -> Diarization:
-        spans = windows_of(segments)
+        # Speech too short for any window (a faint recording) still gets a speaker.
+        spans = windows_of(segments) or _widened(segments, len(wave))
         found = self.diarize_windows(
             wave,
             segments,

@@ -66,6 +66,8 @@ def place(
             if s not in taken:
                 out[keys[i]] = int(s)
                 break
+        else:  # every speaker alike enough is taken in its window: someone else
+            apart.append(i)
     if not apart:
         return out, voices
     labels = cluster(embeddings[apart], threshold, min_size=1)

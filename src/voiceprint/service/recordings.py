@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.quality import is_narrowband, upper_band_db
+from voiceprint.audio.vad import off_threshold
 from voiceprint.clock import now
 from voiceprint.diarization.diarizer import Diarizer
 from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
@@ -101,7 +102,13 @@ class Recordings:
         """Decode a long recording and find who spoke when (one inference slot throughout)."""
         audio = _decode(upload, max_seconds)
         with self._gate.slot():
-            segments = self._voice.detector.segments(audio.samples)
+            detector = self._voice.detector
+            # Nothing at the usual threshold: before answering "nobody spoke", listen at
+            # the level where Silero lets speech already under way go on (distant talkers
+            # in a meeting room: one AMI opening held 5.8 s of speech and no segment).
+            segments = detector.segments(audio.samples) or detector.segments(
+                audio.samples, threshold=off_threshold(detector.threshold)
+            )
             diarization = diarizer.diarize(
                 audio.samples,
                 segments,
