@@ -195,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 3 * 10**5, 10**6])
     parser.add_argument("--max-size", type=int, default=10**6, help="leave out larger sizes")
-    parser.add_argument("--libraries", nargs="+", default=["hnswlib", "faiss"], choices=LIBRARIES)
+    parser.add_argument("--libraries", nargs="*", default=["hnswlib", "faiss"], choices=LIBRARIES)
     parser.add_argument("--m", type=int, default=16, help="HNSW links per node")
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--ef", type=int, nargs="+", default=[100, 200, 400])
