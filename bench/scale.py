@@ -24,16 +24,18 @@ import csv
 import json
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import numpy as np
-import soundfile
 from sqlalchemy import insert
 
-from api_load import SPEAKERS, _files, _wav, probe_clips
+from api_load import SPEAKERS, _files, probe_clips
 from bench_server import PREFIX, BenchServer, bench_server, rss_mb
 from voiceprint.audio.decode import decode_audio
+from voiceprint.audio.errors import NotEnoughSpeech
 from voiceprint.clock import now
 from voiceprint.config import get_settings
 from voiceprint.engine import SpeechPolicy
@@ -49,20 +51,24 @@ LABEL = "latency test only"
 ENROL = SpeechPolicy("enrolment", 1.0)
 
 
-def filler_embeddings(threads: int, count: int) -> tuple[str, np.ndarray]:
-    """The model id and embeddings of ``count`` real cohort speakers (10 s of each, 16 kHz)."""
+def real_embeddings(
+    threads: int, sets: Sequence[str], count: int | None = None
+) -> tuple[str, np.ndarray]:
+    """The model id and embeddings of the first ``count`` (all: None) recordings of
+    ``sets``, as enrolled (at most the first 10 s of each); those with too little speech
+    are left out."""
     settings = get_settings().model_copy(update={"inference_threads": threads})
     engine = load_models(settings, progress=False).voice
     with (DATA / "index.tsv").open() as f:
-        paths = [
-            DATA / r["path"] for r in csv.DictReader(f, delimiter="\t") if r["set"] == "cohort"
-        ]
-    vectors = [
-        engine.analyse(
-            decode_audio(_wav(soundfile.read(path, dtype="float32")[0][:160000])), ENROL
-        ).embedding
-        for path in paths[:count]
-    ]
+        paths = [DATA / r["path"] for r in csv.DictReader(f, delimiter="\t") if r["set"] in sets]
+    vectors = []
+    for path in paths[:count]:
+        audio = decode_audio(path.read_bytes())
+        try:
+            sample = engine.analyse(replace(audio, samples=audio.samples[:160000]), ENROL)
+        except NotEnoughSpeech:
+            continue
+        vectors.append(sample.embedding)
     return engine.model_id, np.stack(vectors).astype("<f4")
 
 
@@ -121,7 +127,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/scale.json")
     args = parser.parse_args()
 
-    model_id, vectors = filler_embeddings(args.threads, args.distinct)
+    model_id, vectors = real_embeddings(args.threads, ["cohort"], args.distinct)
     clips = probe_clips()
     rows = []
     with bench_server(

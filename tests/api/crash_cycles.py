@@ -1,6 +1,9 @@
 """Kill the server at random moments while clients write; check nothing acknowledged is lost.
 
-Used by test_crash_safety.py (a few cycles) and bench/crash_safety.py (many).
+Audio is checked wherever the server keeps it (files, or ``audio_blobs`` rows with
+``VOICEPRINT_BLOB_STORE=database``): no sample may name a blob that is not there, no
+voiceprint may be left without a sample, and the restart's sweep must leave no blob
+that no sample names. Used by test_crash_safety.py (a few cycles) and bench/crash_safety.py (many).
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tests.api.conftest import Server, _start
 from tests.conftest import read_speech, speech_files, wav_bytes
 from voiceprint.store.db import make_engine, make_session_factory
-from voiceprint.store.models import Sample
+from voiceprint.store.models import AudioBlob, Feature, Sample
 
 PREFIX = "/v1/audio/voiceprint_groups"
 SPEAKERS = ("1688", "2033", "3080", "533", "1998", "2414")
@@ -46,6 +49,7 @@ class CycleReport:
     deletes_unanswered: int = 0  # sent when the server was killed; done or not, both are right
     resurrected: list[str] = field(default_factory=list)
     dangling_samples: int = 0
+    voiceprints_without_samples: int = 0
     leftovers_swept: int = 0
 
 
@@ -153,6 +157,7 @@ def run_cycles(
             ]
             for t in threads:
                 t.start()
+            _first_write(ledger, ledger.writes)
             time.sleep(rng.uniform(0.5, 2.0))
             assert server.process is not None
             server.process.kill()  # SIGKILL: no shutdown of any kind
@@ -162,18 +167,29 @@ def run_cycles(
                 t.join()
             report.cycles += 1
     with start() as server:
-        _age_files(server.data_dir / "audio")
+        _age_blobs(server)
     with start() as server:
         report.writes_acknowledged = ledger.writes
         report.leftovers_swept = _check(server, token, group, ledger, report)
     return report
 
 
-def _age_files(audio_dir: Path) -> None:
-    """Make every stored file look older than the sweep's grace period (one hour)."""
+def _first_write(ledger: Ledger, before: int, deadline_s: float = 120.0) -> None:
+    """Wait until the restarted server acknowledges a write, so every kill comes while
+    writes are under way (on a loaded machine a fixed delay can end before the first)."""
+    deadline = time.monotonic() + deadline_s
+    while ledger.writes == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _age_blobs(server: Server) -> None:
+    """Make every stored blob, file or row, look older than the sweep's grace period (one
+    hour)."""
     old = time.time() - 7200
-    for path in audio_dir.glob("*/*"):
+    for path in (server.data_dir / "audio").glob("*/*"):
         os.utime(path, (old, old))
+    with make_session_factory(make_engine(server.database_url))() as session, session.begin():
+        session.execute(update(AudioBlob).values(created_at=int(old)))
 
 
 def _check(server: Server, token: str, group: str, ledger: Ledger, report: CycleReport) -> int:
@@ -187,9 +203,13 @@ def _check(server: Server, token: str, group: str, ledger: Ledger, report: Cycle
     sessions = make_session_factory(make_engine(server.database_url))
     with sessions() as session:
         keys = set(session.scalars(select(Sample.audio_key)))
-    files = {p.name for p in (server.data_dir / "audio").glob("*/*")}
-    report.dangling_samples = len(keys - files)
-    leftovers = len(files - keys)
+        stored = set(session.scalars(select(AudioBlob.key)))
+        report.voiceprints_without_samples = session.scalar(
+            select(func.count()).select_from(Feature).where(~Feature.samples.any())
+        )
+    stored |= {p.name for p in (server.data_dir / "audio").glob("*/*")}
+    report.dangling_samples = len(keys - stored)
+    leftovers = len(stored - keys)
     probe = _clips()[0]
     answer = httpx.post(
         f"{server.url}{PREFIX}/{group}/speaker_identify",
@@ -208,4 +228,5 @@ def iterate(report: CycleReport) -> Iterator[str]:
     yield f"acknowledged deletes undone: {len(report.resurrected)}"
     yield f"deletes unanswered at a kill (either outcome correct): {report.deletes_unanswered}"
     yield f"samples pointing at missing audio: {report.dangling_samples}"
-    yield f"unreferenced files left after the restart's sweep: {report.leftovers_swept}"
+    yield f"voiceprints without a sample: {report.voiceprints_without_samples}"
+    yield f"unreferenced blobs left after the restart's sweep: {report.leftovers_swept}"

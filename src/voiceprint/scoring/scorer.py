@@ -290,11 +290,16 @@ class Scorer:
         Each probe is decided among ``candidates`` voiceprints (default: all of
         ``enrolled``, as identify decides for the whole group); 1 for pair trials.
         """
-        probe = self.gallery(probes)
         gallery = enrolled if isinstance(enrolled, Gallery) else self.gallery(enrolled)
-        raw = self.raw_between(probe, gallery)
-        among = len(gallery) if candidates is None else candidates
-        return self.calibration.to_score(raw, self.calibration.conditions(probe, gallery), among)
+        return self.score_between(self.gallery(probes), gallery, candidates)
+
+    def score_between(
+        self, probes: Gallery, enrolled: Gallery, candidates: int | None = None
+    ) -> np.ndarray:
+        """``score_matrix`` of prepared probes."""
+        raw = self.raw_between(probes, enrolled)
+        among = len(enrolled) if candidates is None else candidates
+        return self.calibration.to_score(raw, self.calibration.conditions(probes, enrolled), among)
 
     def scores(self, probe: Voices, enrolled: Voices | Gallery) -> np.ndarray:
         """Calibrated 0-100 scores of one probe against each enrolled voiceprint, decided

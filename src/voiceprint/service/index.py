@@ -193,7 +193,10 @@ class EmbeddingIndex:
         keep &= ~np.isin(entry.feature_ids, changed.feature_ids)
         kept = entry.take(np.flatnonzero(keep))
         merged = _concat(generation, [kept, changed])
+        del kept, changed  # a large refresh holds several copies of the group at its peak
         order = np.lexsort((merged.feature_ids, merged.created_at))
+        if (order == np.arange(len(order))).all():  # the usual case: what changed is newest
+            return merged
         return merged.take(order)
 
     def _read(self, session: Session, generation: int, where: ColumnElement[bool]) -> Entry:
