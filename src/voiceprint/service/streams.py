@@ -4,13 +4,13 @@ Audio arrives in pieces (``append``); a window-by-window VAD marks where speech
 starts and stops. While a turn goes on, every further second of it gets an
 interim answer (its last 3 s, scored against the group as ``speaker_identify``
 scores a probe), and its diarization windows are embedded as their audio
-arrives. Each second its latest seconds go through the segmentation model
-(``diarization.changes``): when another speaker has taken over without a
-pause, the part before the change is answered then and there, and the turn
-goes on as a new part. When the turn stops, its last part is diarized from
-those windows, so a change the segmentation did not hear is still caught, and
-each speaker's part gets a final answer, scored from all of that speaker's
-speech in the part.
+arrives. When the newest window sounds unlike the part of the turn so far, the
+turn's latest seconds go through the segmentation model (``diarization.changes``):
+when another speaker has taken over without a pause, the part before the
+change is answered then and there, and the turn goes on as a new part. When the
+turn stops, its last part is diarized from those windows, so a change the
+segmentation did not hear is still caught, and each speaker's part gets a final
+answer, scored from all of that speaker's speech in the part.
 
 The final answers are worked out as soon as a silence begins, while the VAD
 waits to see whether it lasts, and sent when it has: so they come about as
@@ -32,17 +32,27 @@ from voiceprint.diarization.changes import change_sample
 from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
-from voiceprint.scoring.scorer import MATCH_THRESHOLD, Gallery, Scorer, Voices, cosine_matrix
+from voiceprint.scoring.scorer import (
+    MATCH_THRESHOLD,
+    Gallery,
+    Scorer,
+    Voices,
+    combine,
+    cosine_matrix,
+)
 from voiceprint.service.errors import InvalidParameter, Overloaded
 
 INTERIM_EVERY = SAMPLE_RATE  # an interim answer per second of a turn
 INTERIM_SPAN = 3 * SAMPLE_RATE  # interims score the last 3 s: who is speaking now
 MIN_SCORED = SAMPLE_RATE // 2  # shorter speech is too little to score
 PRE_ROLL = SAMPLE_RATE // 2  # audio kept before speech starts (the VAD decides late)
-# Each second a turn's latest 4 s are read for a change of speaker: room for the second
-# before the change and the one after, at about a quarter of what the stream's
-# embeddings cost (the segmentation's cost grows with the audio it reads).
-CHECK_EVERY = SAMPLE_RATE
+# The segmentation looks for a change of speaker only when the part's newest window is
+# less alike than this to the part's voice so far (its windows before the two newest):
+# in bench/stream_changes.py's talks a window of the same speaker fell below it 0-4 % of
+# the time, the window ending 1-1.75 s after a change mostly did. Reading every turn each
+# second instead cost as much as the rest of the stream, and 16 streams no longer kept up.
+SUSPECT_BELOW = 0.5
+# ...in the turn's latest 4 s: room for the second before the change and the one after.
 CHANGE_SPAN = 4 * SAMPLE_RATE
 
 
@@ -106,7 +116,7 @@ class IdentifyStream:
         speaker heard inside it."""
         self._part_from = start  # stream offset where the current (or last) part started
         self._next_interim = INTERIM_EVERY  # part length that earns the next interim
-        self._next_check = CHECK_EVERY  # part length that earns the next look for a change
+        self._suspect = False  # the newest window sounds unlike the part so far
         self._windows: dict[int, np.ndarray] = {}  # part offset -> its window's embedding
         self._voices: KnownVoices = {}  # the part's voices embedded so far
         self._finals: tuple[int, list[TurnAnswer]] | None = None  # worked out for a stop
@@ -165,9 +175,9 @@ class IdentifyStream:
 
     def _at_change(self) -> list[TurnAnswer]:
         """The finals of the part before a change of speaker, once the change is heard."""
-        if self._audio.end - self._part_from < self._next_check:
+        if not self._suspect:
             return []
-        self._next_check = self._audio.end - self._part_from + CHECK_EVERY
+        self._suspect = False
         start = max(self._part_from, self._audio.end - CHANGE_SPAN)
         at = change_sample(
             self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
@@ -204,8 +214,12 @@ class IdentifyStream:
         """Embed each diarization window of the part once its audio is here."""
         start = self._part_from + len(self._windows) * HOP
         while start + WINDOW <= self._audio.end:
-            window = self._audio.slice(start, start + WINDOW)
-            self._windows[start - self._part_from] = self._voice.encoder.embed(window)
+            window = self._voice.encoder.embed(self._audio.slice(start, start + WINDOW))
+            before = list(self._windows.values())[:-1]  # not the newest, which overlaps it
+            self._windows[start - self._part_from] = window
+            if before:
+                alike = cosine_matrix(window, combine(np.stack(before)))[0, 0]
+                self._suspect |= bool(alike < SUSPECT_BELOW)
             start += HOP
 
     def _answers(self, start: int, end: int) -> list[TurnAnswer]:
