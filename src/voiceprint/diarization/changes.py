@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.diarization.reconstruction import runs
 from voiceprint.diarization.segmentation import FRAME_OFFSET, FRAME_STEP
 
 RECENT = SAMPLE_RATE  # who holds the last second is the speaker now
@@ -37,12 +38,11 @@ def change_frame(activity: np.ndarray) -> int | None:
     if counts[now] < _frames(NOW_HOLDS):
         return None
     # The end of the last run of someone else long enough to be talk, not an interjection.
-    edges = np.diff(np.concatenate([[0], ((label >= 0) & (label != now)).astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    long_enough = np.flatnonzero(stops - starts >= _frames(MIN_RUN))
-    if len(long_enough) == 0:
+    others = (label >= 0) & (label != now)
+    talk = [stop for start, stop, _ in runs(others[:, None]) if stop - start >= _frames(MIN_RUN)]
+    if not talk:
         return None
-    change = int(stops[long_enough[-1]])
+    change = talk[-1]
     before = label[:change]
     spoken = np.bincount(before[before >= 0], minlength=activity.shape[1])
     spoken[now] = 0
