@@ -524,7 +524,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     fitted = scorer.calibration
     steps = ["VAD gate", "whole clip"]
     steps += ["centring"] if fitted.domain_mean else []
-    steps += ["AS-norm"] if fitted.method == "asnorm" else ["cosine"]
+    steps += [{"asnorm": "AS-norm", "shift": "cohort shift"}.get(fitted.method, "cosine")]
     steps += ["calibrated score per condition" if fitted.narrowband else "calibrated score"]
     pipeline = (
         "plain (whole clip, cosine, EER threshold)"
@@ -583,7 +583,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         speakers = sorted({u.speaker for u in utterances if u.set == set_name})[:count]
         chosen |= {(set_name, s) for s in speakers}
         parts.append(f"{set_name} speakers {speakers[0]}..{speakers[-1]} ({len(speakers)})")
-    own_cohort = args.method == "asnorm" and not paths.spec.cohort_in_model_files
+    own_cohort = args.method == "shift" or (
+        args.method == "asnorm" and not paths.spec.cohort_in_model_files
+    )
     # Impostors serve AS-norm's packaged cohort, and the line detector's resampled side.
     wanted = own_cohort or args.narrowband
     impostors = {(u.set, u.speaker) for u in utterances if wanted and u.set in args.cohort}
@@ -608,6 +610,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         )
     if impostors:
         description += f"; {len(impostors)} impostors of {', '.join(args.cohort)}"
+    if args.method == "shift":
+        description += (
+            f"; wide-band pairs less {args.shift:g} of the sides' mean {args.top_k} closest "
+            "cohort scores"
+        )
     fitted, cohort = calibrate.fit(
         embedded,
         chosen,
@@ -618,6 +625,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         cohort=impostors,
         model_cohort=np.load(paths.cohort) if args.method == "asnorm" and not own_cohort else None,
         top_k=args.top_k,
+        shift=args.shift,
         centre=args.centre,
     )
     out = Path(args.out) if args.out else paths.calibration
@@ -783,7 +791,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of strangers that may pass one decision (identify, verify) at 50",
     )
     calibrate.add_argument(
-        "--method", choices=("cosine", "asnorm"), default="asnorm", help="score normalisation"
+        "--method",
+        choices=("cosine", "asnorm", "shift"),
+        default="asnorm",
+        help="score normalisation (shift: wide-band pairs lose part of their cohort level)",
     )
     calibrate.add_argument(
         "--cohort",
@@ -793,7 +804,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="sets whose speakers serve as impostors only (AS-norm's packaged cohort, "
         "the resampled side of the phone-line detector)",
     )
-    calibrate.add_argument("--top-k", type=int, default=50, help="AS-norm's closest impostors")
+    calibrate.add_argument(
+        "--top-k", type=int, default=50, help="closest impostors for AS-norm or the shift"
+    )
+    calibrate.add_argument(
+        "--shift", type=float, default=0.5, help="share of the cohort level the shift takes off"
+    )
     calibrate.add_argument("--centre", action="store_true", help="subtract the fitting mean")
     calibrate.add_argument(
         "--narrowband", action="store_true", help="also fit a curve for 8 kHz (telephone) speech"

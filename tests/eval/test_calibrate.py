@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiceprint.eval.calibrate import LARGEST_GROUP, Tail, fit_curve
+from voiceprint.eval.calibrate import (
+    LARGEST_GROUP,
+    Tail,
+    Voice,
+    cohort_of,
+    cohort_speakers,
+    fit_curve,
+    trials,
+)
+from voiceprint.scoring.scorer import Calibration, Scorer, normalize
 
 
 def _exponential_scores(n: int, scale: float, seed: int = 0) -> np.ndarray:
@@ -34,3 +43,33 @@ def test_the_bar_rises_with_the_group_as_the_hardest_set_says() -> None:
 def test_too_few_strangers_are_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="too few"):
         Tail.fit(np.linspace(0, 1, 50))
+
+
+def test_a_fitting_speaker_is_shifted_by_the_cohort_less_their_own_voice() -> None:
+    # Geometry only (no claim about speech): speaker a's two recordings lie close to a's
+    # cohort voice; left in, that voice would be a's closest impostor.
+    rng = np.random.default_rng(0)
+    base = normalize(rng.normal(size=(3, 16)))
+    recordings = [
+        Voice("x", who, f"{who}{i}", normalize(base[n] + 0.1 * rng.normal(size=16)), False)
+        for n, who in enumerate("abc")
+        for i in range(2)
+    ]
+    cohort = cohort_of(recordings)
+    scorer = Scorer(
+        cohort, Calibration(threshold=0.0, slope=1.0, method="shift", top_k=1, shift=1.0)
+    )
+    mine = recordings[:2] + recordings[4:]  # a's and c's
+    target, nontarget = trials(mine, mine, scorer, cohort_speakers(recordings))
+    vectors = np.stack([r.vector for r in mine])
+    closest_other = [
+        max(
+            v @ cohort[j]
+            for j, (_, who) in enumerate(cohort_speakers(recordings))
+            if who != r.speaker
+        )
+        for v, r in zip(vectors, mine, strict=True)
+    ]
+    expected_a = vectors[0] @ vectors[1] - 0.5 * (closest_other[0] + closest_other[1])
+    assert target[0] == pytest.approx(expected_a, abs=1e-5)
+    assert len(nontarget) == 4

@@ -100,9 +100,34 @@ def test_several_samples_make_a_steadier_voiceprint(
     assert both.mean() > one.mean()
 
 
-def test_asnorm_needs_a_cohort() -> None:
+@pytest.mark.parametrize("method", ["asnorm", "shift"])
+def test_a_cohort_normalisation_needs_a_cohort(method: str) -> None:
     with pytest.raises(ValueError, match="cohort"):
-        Scorer(None, Calibration(threshold=0.0, slope=1.0, method="asnorm"))
+        Scorer(None, Calibration(threshold=0.0, slope=1.0, method=method))
+
+
+def test_the_shift_lowers_wideband_pairs_by_their_cohort_level_only(
+    wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    # The cohort: two of the speakers' other recordings; the probes: the rest.
+    cohort = np.concatenate([wide[s][3].vectors for s in SPEAKERS[2:]])
+    shift = Scorer(
+        cohort, Calibration(threshold=0.0, slope=1.0, method="shift", top_k=1, shift=0.5)
+    )
+    plain = Scorer(None, Calibration(threshold=0.0, slope=1.0, method="cosine"))
+    for side in (wide, narrow):
+        probes = Voices.concat([side[s][0] for s in SPEAKERS[:2]])
+        enrolled = Voices.concat([side[s][1] for s in SPEAKERS[:2]])
+        p, e = shift.gallery(probes), shift.gallery(enrolled)
+        cosine = plain.raw_between(plain.gallery(probes), plain.gallery(enrolled))
+        shifted = shift.raw_between(p, e)
+        if side is narrow:  # over a line the cohort measures the line: left alone
+            np.testing.assert_allclose(shifted, cosine, atol=1e-6)
+            continue
+        # Each side's level: its closest cohort voice (top_k 1), and it is a real one.
+        level = 0.5 * (p.cohort_mean[:, None] + e.cohort_mean[None, :])
+        assert (level > 0.1).all()
+        np.testing.assert_allclose(shifted, cosine - 0.5 * level, atol=1e-6)
 
 
 def test_the_bar_rises_with_the_voiceprints_a_decision_is_among(models: Models) -> None:

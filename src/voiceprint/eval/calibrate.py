@@ -18,7 +18,8 @@ seen holds best in one not seen). The slope comes from a class-balanced
 logistic regression of same/different on the normalised score of all trials.
 
 With AS-norm the packaged cohort is the fitting speakers' and the cohort
-speakers' voices (one mean embedding per speaker and condition). Fitting
+speakers' voices (one mean embedding per speaker and condition); with the
+shift, which touches wide-band pairs only, their wide-band voices. Fitting
 trials must not meet their own speaker in the cohort, so the fitting speakers
 are dealt into two halves and each half is scored against a cohort holding
 the other.
@@ -27,12 +28,12 @@ the other.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from voiceprint.eval.runner import Embedded
-from voiceprint.scoring.scorer import Calibration, Curve, Scorer, normalize
+from voiceprint.scoring.scorer import Calibration, Curve, Gallery, Scorer, Voices, normalize
 
 # The tail of the different-speaker scores that the line is fitted to: between
 # these shares of trials accepted (below it, too few trials to see a slope).
@@ -56,6 +57,11 @@ class Voice:
     def who(self) -> tuple[str, str]:
         return self.set, self.speaker
 
+    @property
+    def voice(self) -> tuple[str, str, bool]:
+        """A cohort row's key: the speaker in one condition."""
+        return self.set, self.speaker, self.narrowband
+
 
 def voices(embedded: Embedded, speakers: set[tuple[str, str]] | None = None) -> list[Voice]:
     """The accepted recordings of ``speakers`` (all when None)."""
@@ -70,7 +76,7 @@ def cohort_of(recordings: Iterable[Voice]) -> np.ndarray:
     """One normalised mean embedding per speaker and condition."""
     by_voice: dict[tuple[str, str, bool], list[np.ndarray]] = {}
     for r in recordings:
-        by_voice.setdefault((r.set, r.speaker, r.narrowband), []).append(r.vector)
+        by_voice.setdefault(r.voice, []).append(r.vector)
     keys = sorted(by_voice)
     return normalize(np.stack([normalize(np.stack(by_voice[k])).mean(axis=0) for k in keys]))
 
@@ -116,14 +122,28 @@ class Tail:
 
 
 def trials(
-    probes: list[Voice], enrolled: list[Voice], scorer: Scorer
+    probes: list[Voice],
+    enrolled: list[Voice],
+    scorer: Scorer,
+    cohort_who: list[tuple[str, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Same- and different-speaker normalised scores of every pair of two recordings: each
     pair once when ``probes is enrolled``, else every probe against every enrolled
-    recording but its own other version."""
-    matrix = scorer.raw_matrix(
-        np.stack([p.vector for p in probes]), np.stack([e.vector for e in enrolled])
-    )
+    recording but its own other version. With ``cohort_who`` (whose voice each cohort row
+    is) a recording's cohort level leaves its own speaker out."""
+
+    def prepared(side: list[Voice]) -> Gallery:
+        flags = [r.narrowband for r in side]
+        gallery = scorer.gallery(Voices.of(np.stack([r.vector for r in side]), flags))
+        if cohort_who is None or scorer.cohort is None:
+            return gallery
+        scores = gallery.vectors @ scorer.cohort.T
+        for row, r in enumerate(side):
+            scores[row, [i for i, who in enumerate(cohort_who) if who == r.who]] = -np.inf
+        top = np.partition(scores, -scorer.top_k, axis=1)[:, -scorer.top_k :]
+        return replace(gallery, cohort_mean=top.mean(axis=1).astype(np.float32))
+
+    matrix = scorer.raw_between(prepared(probes), prepared(enrolled))
     who_p = np.array([f"{p.set}/{p.speaker}" for p in probes])
     who_e = np.array([f"{e.set}/{e.speaker}" for e in enrolled])
     same = who_p[:, None] == who_e[None, :]
@@ -159,6 +179,7 @@ def fit(
     cohort: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
     model_cohort: np.ndarray | None = None,
     top_k: int = 50,
+    shift: float = 0.0,
     centre: bool = False,
 ) -> tuple[Calibration, np.ndarray | None]:
     """The calibration (and, for AS-norm, the cohort to package with it).
@@ -169,23 +190,33 @@ def fit(
     model files) replaces the packaged one. ``centre`` subtracts the mean embedding
     of the fitting recordings first.
     """
-    # A cohort of the fitting speakers themselves is scored half against half; any other
-    # scoring takes all the fitting speakers' trials at once.
-    own_cohort = method == "asnorm" and model_cohort is None
-    splits = [_halves(speakers), _halves(speakers)[::-1]] if own_cohort else [(speakers, set())]
+    # An AS-norm cohort of the fitting speakers themselves is scored half against half;
+    # the shift scores every fitting speaker against the packaged cohort less their own
+    # voice (half a cohort would hold half the voices of each language, and so set the
+    # bar as if a deployment's cohort were thinner than the one it gets).
+    by_halves = method == "asnorm" and model_cohort is None
+    splits = [_halves(speakers), _halves(speakers)[::-1]] if by_halves else [(speakers, set())]
     as_recorded = voices(embedded)
     line = voices(narrowband) if narrowband else []
+    wideband = [r for r in as_recorded if not r.narrowband]
     domain_mean: tuple[float, ...] = ()
     if centre:
         mine = np.stack([r.vector for r in as_recorded if r.who in speakers])
         domain_mean = tuple(float(x) for x in normalize(mine).mean(axis=0))
 
+    # The shift scores wide-band pairs only, against wide-band voices.
+    shift_cohort = [r for r in wideband if r.who in cohort | speakers]
+
     def cohort_for(who: set[tuple[str, str]]) -> np.ndarray | None:
-        if method != "asnorm":
+        if method == "cosine":
             return None
         if model_cohort is not None:
             return model_cohort
+        if method == "shift":
+            return cohort_of(shift_cohort)
         return cohort_of(r for r in as_recorded + line if r.who in cohort | who)
+
+    leave_out = cohort_speakers(shift_cohort) if method == "shift" else None
 
     conditions: dict[str, dict[str, tuple[list[np.ndarray], list[np.ndarray]]]] = {
         "wide": {},
@@ -197,7 +228,12 @@ def fit(
         scorer = Scorer(
             cohort_for(other),
             Calibration(
-                threshold=0.0, slope=1.0, method=method, top_k=top_k, domain_mean=domain_mean
+                threshold=0.0,
+                slope=1.0,
+                method=method,
+                top_k=top_k,
+                shift=shift,
+                domain_mean=domain_mean,
             ),
         )
         for set_name in sorted({s for s, _ in half}):
@@ -211,7 +247,7 @@ def fit(
             for condition, (probes, enrolled) in pairs.items():
                 if len({r.who for r in probes}) < 2:
                     continue
-                target, nontarget = trials(probes, enrolled, scorer)
+                target, nontarget = trials(probes, enrolled, scorer, leave_out)
                 kept = conditions[condition].setdefault(set_name, ([], []))
                 kept[0].append(target)
                 kept[1].append(nontarget)
@@ -234,6 +270,7 @@ def fit(
         per_decade=wide.per_decade,
         method=method,
         top_k=top_k,
+        shift=shift,
         domain_mean=domain_mean,
         fitted_on=description,
         speakers=tuple(sorted(f"{set_name}/{speaker}" for set_name, speaker in speakers)),
@@ -245,6 +282,11 @@ def fit(
     )
     packaged = None if model_cohort is not None else cohort_for(speakers)
     return calibration, packaged
+
+
+def cohort_speakers(recordings: Iterable[Voice]) -> list[tuple[str, str]]:
+    """Whose voice each row of ``cohort_of(recordings)`` is."""
+    return [(set_name, speaker) for set_name, speaker, _ in sorted({r.voice for r in recordings})]
 
 
 def _line_detector(calls: list[Voice], resampled: list[Voice]) -> tuple[tuple[float, ...], float]:

@@ -4,10 +4,18 @@
    in-domain speech (fitted with the calibration) is subtracted, which removes
    the direction every recording of the deployment shares (channel, language);
 2. cosine similarity;
-3. adaptive symmetric score normalisation (AS-norm): each side's score is
-   standardised against its ``top_k`` closest impostors in a cohort (the ECAPA
-   classifier's 7205 VoxCeleb speaker prototypes, centred the same way), which
-   removes the per-speaker offsets that make some strangers score high;
+3. a cohort normalisation, one of:
+   - adaptive symmetric score normalisation (AS-norm, ECAPA): each side's score
+     is standardised against its ``top_k`` closest impostors in a cohort (the
+     ECAPA classifier's 7205 VoxCeleb speaker prototypes, centred the same way),
+     which removes the per-speaker offsets that make some strangers score high;
+   - a shift (``voiceprint calibrate --method shift``; not packaged, as it did
+     not beat cosine on every set: docs/accuracy.md): between two wide-band
+     recordings the cosine loses ``shift`` times the mean of both sides'
+     ``top_k`` closest cohort scores, so a voice that sounds like many others
+     (children's, most often) meets a higher bar. Narrow-band and phone-line
+     pairs stay plain cosine: over a line the closest cohort voices measure the
+     line, not the speaker;
 4. a logistic calibration maps the normalised score to 0-100, where 50 is the
    default decision threshold.
 
@@ -120,9 +128,10 @@ class Calibration:
 
     threshold: float
     slope: float
-    method: str = "asnorm"  # or "cosine": no cohort normalisation
+    method: str = "asnorm"  # or "shift" (wide-band pairs only), or "cosine": no cohort
     per_decade: float = 0.0
     top_k: int = 1000
+    shift: float = 0.0  # "shift": how much of the sides' mean closest cohort score is taken off
     domain_mean: tuple[float, ...] = ()  # empty: no centring
     fitted_on: str = ""
     # "set/speaker" of every speaker used for fitting: evaluations leave them out.
@@ -229,8 +238,8 @@ class Gallery:
 
 class Scorer:
     def __init__(self, cohort: np.ndarray | None, calibration: Calibration) -> None:
-        if calibration.method == "asnorm" and cohort is None:
-            raise ValueError("AS-norm needs an impostor cohort")
+        if calibration.method != "cosine" and cohort is None:
+            raise ValueError(f"{calibration.method} needs an impostor cohort")
         self.calibration = calibration
         self._mean = (
             np.asarray(calibration.domain_mean, np.float32) if calibration.domain_mean else 0.0
@@ -273,13 +282,17 @@ class Scorer:
         cosine = probes.vectors @ enrolled.vectors.T
         if self.calibration.method == "cosine":
             return cosine
+        if self.calibration.method == "shift":
+            wide = ~probes.narrowband[:, None] & ~enrolled.narrowband[None, :]
+            level = 0.5 * (probes.cohort_mean[:, None] + enrolled.cohort_mean[None, :])
+            return cosine - self.calibration.shift * level * wide
         return 0.5 * (
             (cosine - enrolled.cohort_mean[None, :]) / enrolled.cohort_std[None, :]
             + (cosine - probes.cohort_mean[:, None]) / probes.cohort_std[:, None]
         )
 
     def raw_matrix(self, probes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
-        """Uncalibrated scores [n_probes, n_enrolled]."""
+        """Uncalibrated scores [n_probes, n_enrolled] of wide-band recordings."""
         return self.raw_between(self.gallery(Voices.of(probes)), self.gallery(Voices.of(enrolled)))
 
     def score_matrix(

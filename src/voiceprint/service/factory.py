@@ -71,14 +71,17 @@ def load_models(
 ) -> Models:
     """Pull the model files if needed, then load the voice engine and the scorer.
 
-    ``calibration`` replaces the model's packaged calibration (for evaluations).
+    ``calibration`` replaces the model's packaged calibration (for evaluations), with
+    the ``cohort.npy`` that ``voiceprint calibrate`` wrote beside it, if any.
     """
     paths = pull_models(settings.model_dir, settings.model, progress=progress)
     voice = VoiceEngine.from_paths(
         paths, threads=settings.inference_threads, spinning=settings.inference_spinning
     )
     fitted = Calibration.load(calibration or paths.calibration)
-    cohort = np.load(paths.cohort) if fitted.method == "asnorm" else None
+    beside = calibration.with_name("cohort.npy") if calibration else None
+    cohort_file = beside if beside and beside.is_file() else paths.cohort
+    cohort = np.load(cohort_file) if fitted.method != "cosine" else None
     scorer = Scorer(cohort, fitted)
     return Models(paths, voice, scorer)
 
