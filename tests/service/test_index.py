@@ -4,7 +4,8 @@ request; deletes leave its memory at once; the memory bound drops the least rece
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,72 @@ def test_the_memory_bound_drops_the_least_recently_used_group(
     ]
     assert held_after(one.nbytes - 1, groups) == []  # a group larger than the bound: not held
     runtime.database.dispose()
+
+
+@pytest.fixture
+def slow_reads(tmp_path: Path, models: Models) -> Iterator[tuple[Runtime, EmbeddingIndex, dict]]:
+    """An index whose first read of a group can be held open: ``hold(group)`` makes the
+    read of that group wait, after reading, until ``release`` is set."""
+    runtime = build_runtime(Settings(data_dir=tmp_path), models)
+    vault = open_vault(runtime.service.settings, runtime.sessions)
+    index = EmbeddingIndex(models.scorer, vault, models.voice.model_id, 2**20)
+    control = {"held": None, "reading": threading.Event(), "release": threading.Event()}
+    load = index._load
+
+    def held_load(session, group_id: int, generation: int):  # type: ignore[no-untyped-def]
+        entry = load(session, group_id, generation)
+        if group_id == control["held"]:
+            control["reading"].set()
+            control["release"].wait(timeout=60)
+        return entry
+
+    index._load = held_load  # type: ignore[method-assign]
+    yield runtime, index, control
+    control["release"].set()
+    runtime.database.dispose()
+
+
+def _in_thread(runtime: Runtime, index: EmbeddingIndex, group: int, answers: dict) -> Callable:
+    def enrolled() -> None:
+        with runtime.sessions() as session:
+            answers[group] = list(index.enrolled(session, session.get_one(Group, group))[0])
+
+    thread = threading.Thread(target=enrolled)
+    thread.start()
+    return thread.join
+
+
+def test_a_group_being_read_keeps_no_other_group_waiting(slow_reads: tuple) -> None:
+    runtime, index, control = slow_reads
+    alice = caller(runtime)
+    groups = [runtime.service.create_group(alice, name, "") for name in ("large", "small")]
+    ids = [
+        runtime.service.create_feature(alice, group, speaker, "", [_recording(speaker, 0)])[0]
+        for group, speaker in zip(groups, SPEAKERS, strict=False)
+    ]
+    control["held"] = groups[0]
+    answers: dict[int, list[int]] = {}
+    finish_large = _in_thread(runtime, index, groups[0], answers)
+    assert control["reading"].wait(timeout=60)
+    # The small group is answered while the large one is still being read.
+    _in_thread(runtime, index, groups[1], answers)(timeout=60)
+    assert answers == {groups[1]: [ids[1]]}
+    control["release"].set()
+    finish_large(timeout=60)
+    assert answers[groups[0]] == [ids[0]]
+    assert set(index.groups()) == set(groups)
+
+
+def test_a_read_overtaken_by_a_delete_is_not_kept(slow_reads: tuple) -> None:
+    runtime, index, control = slow_reads
+    alice = caller(runtime)
+    group = runtime.service.create_group(alice, "staff", "")
+    feature, _ = runtime.service.create_feature(alice, group, "p", "", [_recording("1688", 0)])
+    control["held"] = group
+    answers: dict[int, list[int]] = {}
+    finish = _in_thread(runtime, index, group, answers)
+    assert control["reading"].wait(timeout=60)
+    index.forget(group, [feature])  # the voiceprint is deleted while the read is open
+    control["release"].set()
+    finish(timeout=60)
+    assert index.groups() == []  # its vector did not stay in memory

@@ -19,6 +19,11 @@ Decrypted vectors live in memory only.
 Memory is bounded (``index_max_mb``): least recently used groups are dropped;
 a group larger than the bound, or every group when it is 0, is read per request
 as without the index. Scores are the same either way (tests/service/test_index.py).
+
+A group is read by one request at a time (its own lock), and no other group
+waits for it: the first identify of a group of 10^5 voiceprints reads for
+seconds while identifies of the other groups go on. The index's own lock is held
+only to look up and store entries.
 """
 
 from __future__ import annotations
@@ -103,38 +108,55 @@ class EmbeddingIndex:
         self._model_id = model_id
         self._max_bytes = max_bytes
         self._entries: OrderedDict[int, Entry] = OrderedDict()
-        # One refresh at a time: two requests must not both read a large group.
+        # Guards the entries, the counters below and the group locks; never held while
+        # the database is read.
         self._lock = threading.Lock()
+        # One read of a group at a time: two requests must not both read a large group.
+        self._reading: dict[int, threading.Lock] = {}
+        # Deletes per group: a read that a delete overtook is answered but not kept.
+        self._forgotten: dict[int, int] = {}
         self._rows_read = 0  # since memory was last given back
 
     @property
     def nbytes(self) -> int:
-        return sum(entry.nbytes for entry in self._entries.values())
+        with self._lock:
+            return self._held_bytes()
 
     def groups(self) -> list[int]:
-        return list(self._entries)
+        with self._lock:
+            return list(self._entries)
+
+    def _held_bytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
 
     def enrolled(self, session: Session, group: Group) -> tuple[np.ndarray, Gallery]:
         """The ids of the group's voiceprints, in enrolment order, and their gallery, as of
         ``group.generation`` (read in this session before, so nothing committed before it
         is missed) or later: a session that read it before an update this process already
         holds is answered from what it holds."""
-        with self._lock:
-            self._sweep(session, exclude=group.id)
-            entry = self._entries.get(group.id)
+        self._sweep(session, exclude=group.id)
+        with self._reading_lock(group.id):
+            with self._lock:
+                entry = self._entries.get(group.id)
+                deletes = self._forgotten.get(group.id, 0)
             if entry is None:
                 entry = self._load(session, group.id, group.generation)
             elif entry.generation < group.generation:
                 entry = self._refresh(session, group.id, entry, group.generation)
-            self._keep(group.id, entry)
-            if self._rows_read >= TRIM_AFTER:  # the read's transient objects are gone now
-                self._rows_read = 0
-                _give_back_memory()
+            with self._lock:
+                if self._forgotten.get(group.id, 0) == deletes:
+                    self._keep(group.id, entry)
+                trim = self._rows_read >= TRIM_AFTER
+                if trim:
+                    self._rows_read = 0
+        if trim:  # the read's transient objects are gone now
+            _give_back_memory()
         return entry.feature_ids, entry.gallery
 
     def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
         """Drop this process's copy of deleted voiceprints (all of the group: None) now."""
         with self._lock:
+            self._forgotten[group_id] = self._forgotten.get(group_id, 0) + 1
             entry = self._entries.get(group_id)
             if entry is None:
                 return
@@ -145,23 +167,49 @@ class EmbeddingIndex:
             self._entries[group_id] = entry.take(np.flatnonzero(~gone))
 
     def _sweep(self, session: Session, exclude: int) -> None:
-        """Bring every other group held to its generation; drop those deleted."""
-        held = [group_id for group_id in self._entries if group_id != exclude]
+        """Bring every other group held to its generation; drop those deleted. A group
+        another request is reading is left to it."""
+        with self._lock:
+            held = {group_id: e.generation for group_id, e in self._entries.items()}
+        held.pop(exclude, None)
         if not held:
             return
-        generations = queries.generations(session, held)
-        for group_id in held:
-            entry = self._entries[group_id]
+        generations = queries.generations(session, list(held))
+        for group_id, seen in held.items():
             generation = generations.get(group_id)
-            if generation == entry.generation:
+            if generation == seen:
                 continue
-            if generation is None:
-                del self._entries[group_id]
+            reading = self._reading_lock(group_id)
+            if not reading.acquire(blocking=False):
                 continue
             try:
-                self._entries[group_id] = self._refresh(session, group_id, entry, generation)
-            except Exception:  # re-embedded for another model, damaged...: not this caller's
-                del self._entries[group_id]  # group; its own next use reads it and says why
+                self._bring_up_to(session, group_id, generation)
+            finally:
+                reading.release()
+
+    def _bring_up_to(self, session: Session, group_id: int, generation: int | None) -> None:
+        """A held group (its reading lock taken) brought to ``generation``; None: deleted."""
+        with self._lock:
+            entry = self._entries.get(group_id)
+            deletes = self._forgotten.get(group_id, 0)
+            if entry is None or generation is None:
+                self._entries.pop(group_id, None)
+                return
+        if entry.generation >= generation:
+            return
+        try:
+            fresh: Entry | None = self._refresh(session, group_id, entry, generation)
+        except Exception:  # re-embedded for another model, damaged...: not this caller's
+            fresh = None  # group; its own next use reads it and says why
+        with self._lock:
+            if fresh is None or self._forgotten.get(group_id, 0) != deletes:
+                self._entries.pop(group_id, None)
+            elif group_id in self._entries:  # not dropped by the bound meanwhile
+                self._entries[group_id] = fresh
+
+    def _reading_lock(self, group_id: int) -> threading.Lock:
+        with self._lock:
+            return self._reading.setdefault(group_id, threading.Lock())
 
     def _load(self, session: Session, group_id: int, generation: int) -> Entry:
         return self._read(session, generation, Feature.group_id == group_id)
@@ -211,7 +259,8 @@ class EmbeddingIndex:
             for batch in queries.enrolled_batches(session, self._vault, self._model_id, where)
         ]
         read = _concat(generation, parts)
-        self._rows_read += len(read.feature_ids)
+        with self._lock:
+            self._rows_read += len(read.feature_ids)
         return read
 
     def _keep(self, group_id: int, entry: Entry) -> None:
@@ -219,7 +268,7 @@ class EmbeddingIndex:
         bound (``entry`` too, if it alone exceeds it)."""
         self._entries[group_id] = entry
         self._entries.move_to_end(group_id)
-        total = self.nbytes
+        total = self._held_bytes()
         while self._entries and total > self._max_bytes:
             _, dropped = self._entries.popitem(last=False)
             total -= dropped.nbytes
