@@ -23,7 +23,9 @@ each VAD segment alone. Then the real server diarizes a 10-minute
 conversation: its time and the server's peak RSS. Prints tables and writes
 bench/results/diarization.json.
 
-    .venv/bin/python bench/diarization.py [--conversations 30]
+    .venv/bin/python bench/diarization.py [--conversations 30] [--real-only]
+
+``--real-only`` runs the real recordings alone (and the peer): a quick loop.
 """
 
 from __future__ import annotations
@@ -158,9 +160,16 @@ def segments_identified(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=30)
+    parser.add_argument(
+        "--real-only", action="store_true", help="only the real recordings (and the peer)"
+    )
     args = parser.parse_args()
     settings = get_settings().model_copy(update={"inference_threads": 2})
     models = load_models(settings, progress=False)
+    if args.real_only:
+        with bench_server(inference_threads="2") as server:
+            real_recordings(server, peer(models.paths))
+        return
     fitted = set(models.scorer.calibration.speakers)
     by_speaker: dict[str, list] = {}
     for u in load_corpus(INDEX):

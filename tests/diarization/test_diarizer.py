@@ -156,8 +156,33 @@ def test_far_field_speech_the_likeliest_class_leaves_out_is_heard(diarizer: Diar
     scored = score(
         reference, [(t.start, t.end, str(t.speaker)) for t in diarization.turns], len(wave)
     )
-    assert scored.share(scored.missed_s) < 0.02 and scored.der < 0.05
+    assert scored.share(scored.missed_s) < 0.02 and scored.der < 0.02  # 0.6 %; 2.9 % before
     assert diarization.speakers == 2
+
+
+def test_a_voice_the_windows_lump_with_another_is_moved_where_the_segmentation_hears_it(
+    diarizer: Diarizer,
+) -> None:
+    # EN2003a: the VAD's 1.5 s windows of three far-field talkers form one cluster; the
+    # segmentation holds MEE076 apart (2.4 s alone). Confusion went from 18.6 to 8.7 %.
+    path = DATA / "conversations" / "ami_EN2003a_first30s.wav"
+    wave = read_speech(path)[0]
+    reference = rttm_turns(path.with_suffix(".rttm").read_text())
+    segments = diarizer.voice.detector.segments(wave)
+    spans = windows_of(segments)
+    vad_only = diarizer.diarize_windows(wave, segments, spans, diarizer.embed_windows(wave, spans))
+    assert vad_only.speakers == 1
+    diarization = diarizer.diarize(wave, segments)
+    scored = score(
+        reference, [(t.start, t.end, str(t.speaker)) for t in diarization.turns], len(wave)
+    )
+    assert scored.share(scored.confusion_s) < 0.12 and scored.der < 0.42
+    assert diarization.speakers >= 2
+    # Moved, not lost: every sample of the VAD's speech still has a speaker.
+    covered = np.zeros(len(wave), bool)
+    for t in diarization.turns:
+        covered[t.start : t.end] = True
+    assert all(covered[seg.start : seg.end].all() for seg in segments)
 
 
 def test_speech_too_short_for_a_window_still_gets_a_speaker(diarizer: Diarizer) -> None:

@@ -43,16 +43,24 @@ def test_unlinked_local_speakers_join_the_voice_they_match_or_become_new(
     linked, grown = place(wave, seg, {}, voices, engine.encoder, room=1)
     assert linked == {(0, 0): 0, (0, 1): 1, (0, 2): 2}
     assert len(grown) == 3 and np.array_equal(grown[:2], voices)
-    # A link already made stands, and the voice it took is not free in that window: the
-    # first reader, unlike the second, is someone else there (the window holds them apart),
-    # a new speaker as the third is; without room for both, neither is placed.
-    linked, same = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=1)
+    # A link already made stands, and the voice it took is not free in that window. The
+    # first reader sounds like that voice as much as one person's two recordings do (0.7
+    # here): the segmentation split one speaker, so it stays unplaced rather than become
+    # a ghost speaker; the third reader is new.
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=1)
+    assert linked == {(0, 1): 0, (0, 2): 2} and len(grown) == 3
+    # Below ``same`` (here never reached), the first reader is someone else there (the
+    # window holds them apart), a new speaker as the third is; without room for both,
+    # neither is placed.
+    linked, kept = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=1, same=1.01)
     assert linked == {(0, 1): 0}
-    assert np.array_equal(same, voices)
-    linked, grown = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=2)
+    assert np.array_equal(kept, voices)
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices, engine.encoder, room=2, same=1.01)
     assert linked[0, 1] == 0 and len(grown) == 4
     assert {linked[0, 0], linked[0, 2]} == {2, 3}
     # So too when the taken voice is the only one found so far.
-    linked, grown = place(wave, seg, {(0, 1): 0}, voices[:1], engine.encoder, room=2)
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices[:1], engine.encoder, room=2, same=1.01)
     assert linked[0, 1] == 0 and len(grown) == 3
     assert {linked[0, 0], linked[0, 2]} == {1, 2}
+    linked, grown = place(wave, seg, {(0, 1): 0}, voices[:1], engine.encoder, room=2)
+    assert linked == {(0, 1): 0, (0, 2): 1} and len(grown) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voiceprint.diarization.reconstruction import links, runs, speakers_per_frame
+from voiceprint.diarization.reconstruction import links, relabelled, runs, speakers_per_frame
 from voiceprint.diarization.segmentation import FRAME_STEP, Segmentation, window_starts
 
 FRAMES = 589  # one 10 s window of the model
@@ -37,6 +37,23 @@ def test_local_speakers_link_one_to_one_and_fill_what_the_vad_missed() -> None:
     assert active[first[420:450]].tolist() == [[False, True]] * 30  # local 0 alone: speaker 1
     assert active[first[100]].tolist() == [False, True]  # the VAD's speaker kept
     assert active[first[470:490]].sum() == 0  # nobody
+
+
+def test_vad_speech_moves_only_where_windows_that_know_its_speaker_hear_another() -> None:
+    activity = np.zeros((FRAMES, 3), dtype=bool)
+    activity[0:300, 0] = True  # local 0: the VAD's speaker 0
+    activity[300:450, 1] = True  # local 1: someone else, linked to speaker 1
+    seg = _one_window(activity)
+    total = -(-10 * 16000 // FRAME_STEP)
+    first = seg.frame_samples(0) // FRAME_STEP
+    primary = np.full(total, -1)
+    primary[first[0:450]] = 0  # the VAD's embeddings lumped both into speaker 0
+    heard = relabelled(seg, primary, {(0, 0): 0, (0, 1): 1}, speakers=2)
+    assert (heard[first[300:450]] == 1).all()  # local 1 speaks there, local 0 is silent
+    assert (heard[first[0:300]] == 0).all() and (heard[first[460:]] == -1).all()
+    # A window that does not hold speaker 0 as a local speaker has no say over its frames:
+    # its one local speaker may cover two people.
+    assert np.array_equal(relabelled(seg, primary, {(0, 1): 1}, speakers=2), primary)
 
 
 def test_runs_are_each_speakers_stretches_by_start() -> None:

@@ -12,8 +12,9 @@ sample of a voice, so a few odd windows of one person form a cluster of their
 own more often than a second person says so little).
 
 Last, the segmentation model adds the speech the VAD missed, two speakers at
-once where it hears them (``reconstruction``); the turns the VAD found and the
-voices stay as they were.
+once where it hears them, and gives a stretch of the VAD's speech to another
+speaker where its windows clearly hear someone else (``reconstruction``); the
+voices stay as they were, and the turns the VAD found keep their edges.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from voiceprint.audio.limits import SAMPLE_RATE
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.clustering import cluster
 from voiceprint.diarization.newcomers import place
-from voiceprint.diarization.reconstruction import links, runs, speakers_per_frame
+from voiceprint.diarization.reconstruction import links, relabelled, runs, speakers_per_frame
 from voiceprint.diarization.segmentation import FRAME_STEP
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.scorer import cosine_matrix
@@ -141,13 +142,16 @@ class Diarizer:
         )
         if len(voices) == 0:
             return found
-        active = speakers_per_frame(seg, primary, linked, len(voices))
-        held = np.flatnonzero(primary >= 0)
+        heard = relabelled(seg, primary, linked, len(voices))
+        moved = heard != primary
+        active = speakers_per_frame(seg, heard, linked, len(voices))
+        held = np.flatnonzero((primary >= 0) & ~moved)
         active[held, primary[held]] = False  # the VAD's turns are kept to the sample
         extra = [
             Turn(a * FRAME_STEP, min(b * FRAME_STEP, len(wave)), s) for a, b, s in runs(active)
         ]
-        turns = _joined(sorted([*found.turns, *extra], key=lambda t: (t.start, t.speaker)))
+        kept = _carved(found.turns, moved)
+        turns = _joined(sorted([*kept, *extra], key=lambda t: (t.start, t.speaker)))
         order = list(dict.fromkeys(t.speaker for t in turns))
         rank = {speaker: i for i, speaker in enumerate(order)}
         return Diarization([Turn(t.start, t.end, rank[t.speaker]) for t in turns], voices[order])
@@ -248,6 +252,23 @@ def _turns(segments: list[Segment], spans: list[tuple[int, int]], labels: np.nda
         runs = _runs(frames, speakers, seg.end)
         turns.extend(_absorb_short(runs))
     return turns
+
+
+def _carved(turns: list[Turn], moved: np.ndarray) -> list[Turn]:
+    """``turns`` less the segmentation frames marked in ``moved`` (given to someone else);
+    the edges that stay are kept to the sample."""
+    out: list[Turn] = []
+    for t in turns:
+        first = t.start // FRAME_STEP
+        cut = moved[first : -(-t.end // FRAME_STEP)]
+        if not cut.any():
+            out.append(t)
+            continue
+        for a, b, _ in runs(~cut[:, None]):
+            start = t.start if a == 0 else (first + a) * FRAME_STEP
+            end = t.end if b == len(cut) else (first + b) * FRAME_STEP
+            out.append(Turn(start, end, t.speaker))
+    return out
 
 
 def _joined(turns: list[Turn]) -> list[Turn]:
