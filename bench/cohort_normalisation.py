@@ -69,7 +69,7 @@ def top_mean_of_others(scores: np.ndarray, k: int) -> np.ndarray:
 def group_scoring(beta: float, k: int) -> Scoring:
     def score(probes: np.ndarray, members: np.ndarray, narrowband: bool) -> np.ndarray:
         cosine = probes @ members.T
-        return cosine - beta * top_mean_of_others(cosine, k)
+        return cosine - beta * top_mean_of_others(cosine, k) if beta else cosine
 
     return score
 

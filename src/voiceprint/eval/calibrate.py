@@ -20,9 +20,10 @@ logistic regression of same/different on the normalised score of all trials.
 With AS-norm the packaged cohort is the fitting speakers' and the cohort
 speakers' voices (one mean embedding per speaker and condition); with the
 shift, which touches wide-band pairs only, their wide-band voices. Fitting
-trials must not meet their own speaker in the cohort, so the fitting speakers
-are dealt into two halves and each half is scored against a cohort holding
-the other.
+trials must not meet their own speaker in the cohort: for AS-norm the fitting
+speakers are dealt into two halves and each half is scored against a cohort
+holding the other; for the shift each recording's cohort level leaves its own
+speaker's voice out.
 """
 
 from __future__ import annotations
@@ -137,11 +138,11 @@ def trials(
         gallery = scorer.gallery(Voices.of(np.stack([r.vector for r in side]), flags))
         if cohort_who is None or scorer.cohort is None:
             return gallery
-        scores = gallery.vectors @ scorer.cohort.T
-        for row, r in enumerate(side):
-            scores[row, [i for i, who in enumerate(cohort_who) if who == r.who]] = -np.inf
-        top = np.partition(scores, -scorer.top_k, axis=1)[:, -scorer.top_k :]
-        return replace(gallery, cohort_mean=top.mean(axis=1).astype(np.float32))
+        own = np.array([f"{r.set}/{r.speaker}" for r in side])[:, None] == np.array(
+            [f"{set_name}/{speaker}" for set_name, speaker in cohort_who]
+        )
+        mean, _ = scorer.cohort_stats(gallery.vectors, left_out=own)
+        return replace(gallery, cohort_mean=mean.astype(np.float32))
 
     matrix = scorer.raw_between(prepared(probes), prepared(enrolled))
     who_p = np.array([f"{p.set}/{p.speaker}" for p in probes])

@@ -251,10 +251,15 @@ class Scorer:
         """Length-normalise, centre on the domain mean (if any), length-normalise again."""
         return normalize(normalize(np.atleast_2d(embeddings).astype(np.float32)) - self._mean)
 
-    def cohort_stats(self, prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std of each (prepared) embedding's ``top_k`` highest cohort scores."""
+    def cohort_stats(
+        self, prepared: np.ndarray, left_out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of each (prepared) embedding's ``top_k`` highest cohort scores;
+        ``left_out`` [rows, cohort] marks cohort voices a row may not count (its own)."""
         assert self.cohort is not None
         scores = prepared @ self.cohort.T
+        if left_out is not None:
+            scores[left_out] = -np.inf
         top = np.partition(scores, -self.top_k, axis=1)[:, -self.top_k :]
         return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-6)
 
