@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import DATA, read_speech, speech_files
-from voiceprint.audio.vad import off_threshold
+from voiceprint.audio.vad import Segment, off_threshold
 from voiceprint.diarization.diarizer import (
     MIN_WINDOW,
     Diarization,
@@ -55,6 +55,23 @@ def diarizer(engine: VoiceEngine) -> Diarizer:
 
 def _diarize(diarizer: Diarizer, wave: np.ndarray, **options: int) -> Diarization:
     return diarizer.diarize(wave, diarizer.voice.detector.segments(wave), **options)
+
+
+def _meeting(name: str) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """An AMI opening of ../shared/data/conversations and its human reference."""
+    path = DATA / "conversations" / f"ami_{name}_first30s.wav"
+    return read_speech(path)[0], rttm_turns(path.with_suffix(".rttm").read_text())
+
+
+def _vad_only(diarizer: Diarizer, wave: np.ndarray, segments: list[Segment]) -> Diarization:
+    """Who spoke when from the VAD's windows alone, before the segmentation's layer."""
+    spans = windows_of(segments)
+    return diarizer.diarize_windows(wave, segments, spans, diarizer.embed_windows(wave, spans))
+
+
+def _scored(reference: list[tuple[int, int, str]], d: Diarization, samples: int) -> DerScore:
+    """pyannote.metrics' DER, collar 0 with overlap scored (the AMI convention)."""
+    return score(reference, [(t.start, t.end, str(t.speaker)) for t in d.turns], samples)
 
 
 def test_a_second_speaker_who_says_little_is_kept_apart(diarizer: Diarizer) -> None:
@@ -123,18 +140,11 @@ def test_voices_already_embedded_are_reused(diarizer: Diarizer) -> None:
 
 
 def test_a_real_meeting_gets_the_speech_the_vad_missed_and_overlap(diarizer: Diarizer) -> None:
-    path = DATA / "conversations" / "ami_EN2005a_first30s.wav"
-    wave = read_speech(path)[0]
-    reference = rttm_turns(path.with_suffix(".rttm").read_text())
+    wave, reference = _meeting("EN2005a")
     segments = diarizer.voice.detector.segments(wave)
-    spans = windows_of(segments)
-    vad_only = diarizer.diarize_windows(wave, segments, spans, diarizer.embed_windows(wave, spans))
     diarization = diarizer.diarize(wave, segments)
-
-    def scored(d: Diarization) -> DerScore:
-        return score(reference, [(t.start, t.end, str(t.speaker)) for t in d.turns], len(wave))
-
-    before, after = scored(vad_only), scored(diarization)  # collar 0, overlap scored
+    before = _scored(reference, _vad_only(diarizer, wave, segments), len(wave))
+    after = _scored(reference, diarization, len(wave))
     assert after.share(after.missed_s) < before.share(before.missed_s) - 0.1  # 0.32 -> 0.17
     assert after.der < 0.25 and after.share(after.confusion_s) < 0.06
     at_once = sum(
@@ -149,13 +159,9 @@ def test_a_real_meeting_gets_the_speech_the_vad_missed_and_overlap(diarizer: Dia
 def test_far_field_speech_the_likeliest_class_leaves_out_is_heard(diarizer: Diarizer) -> None:
     # EN2001e: outside the VAD's speech the powerset's likeliest class is often "nobody"
     # while one local speaker speaks at 0.4-0.5; counting them took missed from 3.6 % to 0.4 %.
-    path = DATA / "conversations" / "ami_EN2001e_first30s.wav"
-    wave = read_speech(path)[0]
-    reference = rttm_turns(path.with_suffix(".rttm").read_text())
+    wave, reference = _meeting("EN2001e")
     diarization = _diarize(diarizer, wave)
-    scored = score(
-        reference, [(t.start, t.end, str(t.speaker)) for t in diarization.turns], len(wave)
-    )
+    scored = _scored(reference, diarization, len(wave))
     assert scored.share(scored.missed_s) < 0.02 and scored.der < 0.02  # 0.6 %; 2.9 % before
     assert diarization.speakers == 2
 
@@ -165,17 +171,11 @@ def test_a_voice_the_windows_lump_with_another_is_moved_where_the_segmentation_h
 ) -> None:
     # EN2003a: the VAD's 1.5 s windows of three far-field talkers form one cluster; the
     # segmentation holds MEE076 apart (2.4 s alone). Confusion went from 18.6 to 8.7 %.
-    path = DATA / "conversations" / "ami_EN2003a_first30s.wav"
-    wave = read_speech(path)[0]
-    reference = rttm_turns(path.with_suffix(".rttm").read_text())
+    wave, reference = _meeting("EN2003a")
     segments = diarizer.voice.detector.segments(wave)
-    spans = windows_of(segments)
-    vad_only = diarizer.diarize_windows(wave, segments, spans, diarizer.embed_windows(wave, spans))
-    assert vad_only.speakers == 1
+    assert _vad_only(diarizer, wave, segments).speakers == 1
     diarization = diarizer.diarize(wave, segments)
-    scored = score(
-        reference, [(t.start, t.end, str(t.speaker)) for t in diarization.turns], len(wave)
-    )
+    scored = _scored(reference, diarization, len(wave))
     assert scored.share(scored.confusion_s) < 0.12 and scored.der < 0.42
     assert diarization.speakers >= 2
     # Moved, not lost: every sample of the VAD's speech still has a speaker.
@@ -187,7 +187,7 @@ def test_a_voice_the_windows_lump_with_another_is_moved_where_the_segmentation_h
 
 def test_speech_too_short_for_a_window_still_gets_a_speaker(diarizer: Diarizer) -> None:
     # EN2001b: distant talkers; at Silero's off threshold the VAD finds only 0.3 s.
-    wave = read_speech(DATA / "conversations" / "ami_EN2001b_first30s.wav")[0]
+    wave, _ = _meeting("EN2001b")
     detector = diarizer.voice.detector
     assert detector.segments(wave) == []
     faint = detector.segments(wave, threshold=off_threshold(detector.threshold))
