@@ -49,6 +49,9 @@ from voiceprint.audio.errors import NotEnoughSpeech
 from voiceprint.audio.vad import SpeechDetector
 from voiceprint.auth.tokens import Principal, authenticate, mint_token
 from voiceprint.config import Settings, get_settings
+from voiceprint.diarization.reconstruction import heard_per_frame, runs
+from voiceprint.diarization.segmentation import FRAME_STEP
+from voiceprint.engine import VoiceEngine
 from voiceprint.eval import conversations
 from voiceprint.eval.corpus import Utterance, load_corpus
 from voiceprint.eval.der import DerScore, rttm_turns, score
@@ -67,6 +70,10 @@ ADVISED_SPEECH = 5 * 16000
 MAX_RECORDINGS = 3
 ENROLMENTS = ("as advised", "one recording")
 METHODS = ("diarization", "baseline")
+# Floors, not systems: the speakers the segmentation hears in each frame (the count the
+# reconstruction adds beyond the VAD's speech), and that with the VAD's speech as at
+# least one, each labelled with the reference's own speakers.
+FLOORS = ("floor: segmentation's count", "floor: VAD or segmentation's count")
 
 
 def wav(wave: np.ndarray) -> bytes:
@@ -168,7 +175,7 @@ def main() -> None:
     models = load_models(settings, progress=False)
     if args.real_only:
         with bench_server(inference_threads="2") as server:
-            real_recordings(server, peer(models.paths))
+            real_recordings(server, peer(models.paths), models.voice)
         return
     fitted = set(models.scorer.calibration.speakers)
     by_speaker: dict[str, list] = {}
@@ -262,7 +269,7 @@ def main() -> None:
 
     long_wave = np.concatenate([c.wave for c in convs])[: 600 * 16000]
     with bench_server(inference_threads="2") as server:
-        real = real_recordings(server, peer(models.paths))
+        real = real_recordings(server, peer(models.paths), models.voice)
         seconds, peak = ten_minutes_through(server, long_wave)
     length = len(long_wave) / 16000
     print(
@@ -287,14 +294,52 @@ def main() -> None:
     print(f"wrote {out}")
 
 
-def real_recordings(server: BenchServer, other: SherpaPeer | None) -> dict[str, list[dict]]:
-    """Each real recording through the server (and the peer), scored full and forgiving."""
+def labelled_by_reference(
+    heard: np.ndarray, reference: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """The best turns any labelling of ``heard`` (speakers heard in each segmentation frame)
+    can give: in each frame that many of the reference's speakers there, and where the
+    reference has fewer, a speaker nobody is."""
+    names = sorted({who for _, _, who in reference})
+    labels = [*names, *(f"nobody {i + 1}" for i in range(max(heard, default=0)))]
+    spoken = np.zeros((len(heard), len(labels)), dtype=bool)
+    for start, end, who in reference:
+        spoken[round(start / FRAME_STEP) : round(end / FRAME_STEP), names.index(who)] = True
+    active = np.zeros_like(spoken)
+    for frame in np.flatnonzero(heard):
+        there = np.flatnonzero(spoken[frame])[: heard[frame]]
+        active[frame, there] = True
+        active[frame, len(names) : len(names) + heard[frame] - len(there)] = True
+    return [(a * FRAME_STEP, b * FRAME_STEP, labels[s]) for a, b, s in runs(active)]
+
+
+def hearing_floors(
+    voice: VoiceEngine, wave: np.ndarray, reference: list[tuple[int, int, str]]
+) -> dict[str, list[tuple[int, int, str]]]:
+    """What the segmentation (and the VAD) hear, labelled by the reference: the missed
+    speech and false alarm no clustering or naming can take below."""
+    heard = heard_per_frame(voice.segmenter.segment(wave), -(-len(wave) // FRAME_STEP))
+    vad = np.zeros_like(heard)
+    for seg in voice.detector.segments(wave):
+        vad[seg.start // FRAME_STEP : -(-seg.end // FRAME_STEP)] = 1
+    return {
+        FLOORS[0]: labelled_by_reference(heard, reference),
+        FLOORS[1]: labelled_by_reference(np.maximum(heard, vad), reference),
+    }
+
+
+def real_recordings(
+    server: BenchServer, other: SherpaPeer | None, voice: VoiceEngine
+) -> dict[str, list[dict]]:
+    """Each real recording through the server (and the peer), scored full and forgiving,
+    and the floors of what the segmentation hears (``hearing_floors``)."""
     group = httpx.post(
         f"{server.url}{PREFIX}", json={"name": "real"}, headers=server.headers
     ).json()["data"]["id"]
     rows: dict[str, list[dict]] = {"voiceprint": []}
     if other:
         rows[PEER] = []
+    rows.update({floor: [] for floor in FLOORS})
     for path in sorted(REAL.glob("*.wav")):
         wave = soundfile.read(path, dtype="float32")[0]
         reference = rttm_turns(path.with_suffix(".rttm").read_text())
@@ -307,6 +352,9 @@ def real_recordings(server: BenchServer, other: SherpaPeer | None) -> dict[str, 
         if other:
             start = time.perf_counter()
             answers[PEER] = (other.turns(wave), time.perf_counter() - start)
+        answers.update(
+            (floor, (turns, 0.0)) for floor, turns in hearing_floors(voice, wave, reference).items()
+        )
         for system, (turns, seconds) in answers.items():
             rows[system].append({
                 "file": path.stem, "audio_s": len(wave) / 16000, "seconds": seconds,

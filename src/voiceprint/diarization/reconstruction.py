@@ -78,6 +78,19 @@ def links(seg: Segmentation, primary: np.ndarray, speakers: int) -> Links:
     return out
 
 
+def heard_per_frame(seg: Segmentation, total: int) -> np.ndarray:
+    """How many speakers the windows covering each of ``total`` frames hear: their counts
+    of active local speakers (a local speaker is active from probability SPEAKING on),
+    averaged and rounded, at most MAX_AT_ONCE."""
+    heard = np.zeros(total, np.float32)
+    covered = np.zeros(total, np.float32)
+    for w in range(len(seg.starts)):
+        grid, inside = grid_of(seg, w, total)
+        covered[grid] += 1
+        heard[grid] += (seg.activity[w][inside] | (seg.speaking[w][inside] >= SPEAKING)).sum(axis=1)
+    return np.minimum(np.rint(heard / np.maximum(covered, 1)), MAX_AT_ONCE).astype(np.int64)
+
+
 def speakers_per_frame(
     seg: Segmentation, primary: np.ndarray, linked: Links, speakers: int
 ) -> np.ndarray:
@@ -85,21 +98,15 @@ def speakers_per_frame(
     speakers as the windows hear, the likeliest first."""
     total = len(primary)
     votes = np.zeros((total, speakers), np.float32)
-    heard = np.zeros(total, np.float32)  # active local speakers, summed over windows
-    covered = np.zeros(total, np.float32)
     for w in range(len(seg.starts)):
         grid, inside = grid_of(seg, w, total)
-        covered[grid] += 1
-        heard[grid] += (seg.activity[w][inside] | (seg.speaking[w][inside] >= SPEAKING)).sum(axis=1)
         for k in range(seg.activity.shape[2]):
             if (w, k) in linked:
                 votes[grid, linked[w, k]] += seg.speaking[w, inside, k]
     out = np.zeros((total, speakers), dtype=bool)
     found = np.flatnonzero(primary >= 0)
     out[found, primary[found]] = True
-    wanted = np.where(
-        primary >= 0, 1, np.minimum(np.rint(heard / np.maximum(covered, 1)), MAX_AT_ONCE)
-    )
+    wanted = np.where(primary >= 0, 1, heard_per_frame(seg, total))
     ranked = np.argsort(-votes, axis=1)
     for k in range(min(MAX_AT_ONCE, speakers)):
         pick = ranked[:, k]
