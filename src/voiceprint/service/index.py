@@ -28,8 +28,6 @@ only to look up and store entries.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -39,6 +37,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from voiceprint.memory import give_back_freed
 from voiceprint.scoring.scorer import Gallery, Scorer
 from voiceprint.service import queries
 from voiceprint.store.models import Feature, Group
@@ -46,14 +45,6 @@ from voiceprint.store.vault import Vault
 
 # Reads of at least this many voiceprints give freed heap memory back afterwards.
 TRIM_AFTER = 10_000
-
-
-def _give_back_memory() -> None:
-    """Return the heap pages a large read freed to the system: glibc keeps them (the rows'
-    transient objects, about as much again as the gallery), so they would stay in the
-    server's RSS. Elsewhere than glibc there is no such call, and nothing to do."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
 
 
 def mark_changed(session: Session, group_id: int, feature_ids: Iterable[int] = ()) -> int:
@@ -149,8 +140,10 @@ class EmbeddingIndex:
                 trim = self._rows_read >= TRIM_AFTER
                 if trim:
                     self._rows_read = 0
-        if trim:  # the read's transient objects are gone now
-            _give_back_memory()
+        # The read's transient objects (the rows, about as much again as the gallery) are
+        # gone now; glibc would keep their pages in the server's RSS.
+        if trim:
+            give_back_freed()
         return entry.feature_ids, entry.gallery
 
     def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
