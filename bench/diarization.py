@@ -23,9 +23,18 @@ each VAD segment alone. Then the real server diarizes a 10-minute
 conversation: its time and the server's peak RSS. Prints tables and writes
 bench/results/diarization.json.
 
-    .venv/bin/python bench/diarization.py [--conversations 30] [--real-only]
+Harder built conversations (``--harder``, 30): a share of the changes overlap and
+listeners' 0.3-1 s backchannels lie over others' turns; two in three among the
+wide-band speakers above, one in three among the real callers of ``telephone``
+that the calibration did not see. They go through the server as the real
+recordings do and are scored the same way (full and forgiving), with the peer
+and the floors.
 
-``--real-only`` runs the real recordings alone (and the peer): a quick loop.
+    .venv/bin/python bench/diarization.py [--conversations 30] [--harder 30]
+        [--real-only | --harder-only]
+
+``--real-only`` runs the real recordings alone (and the peer): a quick loop;
+``--harder-only`` the harder built conversations alone.
 """
 
 from __future__ import annotations
@@ -170,6 +179,10 @@ def main() -> None:
     parser.add_argument(
         "--real-only", action="store_true", help="only the real recordings (and the peer)"
     )
+    parser.add_argument("--harder", type=int, default=30, help="harder built conversations")
+    parser.add_argument(
+        "--harder-only", action="store_true", help="only the harder built ones (and the peer)"
+    )
     args = parser.parse_args()
     settings = get_settings().model_copy(update={"inference_threads": 2})
     models = load_models(settings, progress=False)
@@ -178,12 +191,13 @@ def main() -> None:
             real_recordings(server, peer(models.paths), models.voice)
         return
     fitted = set(models.scorer.calibration.speakers)
-    by_speaker: dict[str, list] = {}
-    for u in load_corpus(INDEX):
-        key = f"{u.set}/{u.speaker}"
-        if u.set in SETS and key not in fitted:
-            by_speaker.setdefault(key, []).append(u)
-    by_speaker = {k: v for k, v in by_speaker.items() if len(v) >= 3}
+    by_speaker = held_out_speakers(fitted, SETS)
+    calls = held_out_speakers(fitted, ("telephone",))
+    harder = harder_conversations(models.voice.detector, by_speaker, calls, args.harder)
+    if args.harder_only:
+        with bench_server(inference_threads="2") as server:
+            harder_through_server(server, peer(models.paths), models.voice, harder)
+        return
     rng = random.Random(0)
     detector = models.voice.detector
     convs = [
@@ -270,6 +284,7 @@ def main() -> None:
     long_wave = np.concatenate([c.wave for c in convs])[: 600 * 16000]
     with bench_server(inference_threads="2") as server:
         real = real_recordings(server, peer(models.paths), models.voice)
+        built_harder = harder_through_server(server, peer(models.paths), models.voice, harder)
         seconds, peak = ten_minutes_through(server, long_wave)
     length = len(long_wave) / 16000
     print(
@@ -282,6 +297,7 @@ def main() -> None:
         json.dumps(
             {
                 "real": real,
+                "harder": built_harder,
                 "summary": summary,
                 "rows": rows,
                 "enrolled_speech_s": enrolled_s,
@@ -328,24 +344,92 @@ def hearing_floors(
     }
 
 
+def held_out_speakers(fitted: set[str], sets: tuple[str, ...]) -> dict[str, list[Utterance]]:
+    """The recordings of each speaker of ``sets`` the calibration did not see (3 or more)."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in load_corpus(INDEX):
+        key = f"{u.set}/{u.speaker}"
+        if u.set in sets and key not in fitted:
+            by_speaker.setdefault(key, []).append(u)
+    return {k: v for k, v in by_speaker.items() if len(v) >= 3}
+
+
+def harder_conversations(
+    detector: SpeechDetector,
+    wide: dict[str, list[Utterance]],
+    calls: dict[str, list[Utterance]],
+    count: int,
+) -> dict[str, list[tuple[str, bytes, np.ndarray, list[tuple[int, int, str]]]]]:
+    """Conversations with overlapping changes (3 in 10) and 1-3 backchannels each: two in
+    three among wide-band speakers (some noisy), one in three among real callers of
+    ``telephone`` (8 kHz lines, decoded to 16 kHz as the server does)."""
+    rng = random.Random(1)  # apart from the other built conversations' draws
+    out: dict[str, list] = {"wide-band": [], "telephone": []}
+    for i in range(count):
+        kind = "telephone" if i % 3 == 2 else "wide-band"
+        conv = conversations.build(
+            calls if kind == "telephone" else wide,
+            detector,
+            rng,
+            speakers=rng.randint(2, 3 if kind == "telephone" else 4),
+            turns=rng.randint(6, 12),
+            noisy=kind == "wide-band" and rng.random() < 0.3,
+            overlap=0.3,
+            backchannels=rng.randint(1, 3),
+        )
+        reference = [(t.start, t.end, t.speaker) for t in conv.turns]
+        out[kind].append((f"{kind} {i}", wav(conv.wave), conv.wave, reference))
+    return out
+
+
+def harder_through_server(
+    server: BenchServer,
+    other: SherpaPeer | None,
+    voice: VoiceEngine,
+    harder: dict[str, list[tuple[str, bytes, np.ndarray, list[tuple[int, int, str]]]]],
+) -> dict[str, dict[str, list[dict]]]:
+    """The harder built conversations, scored as the real recordings are, by kind."""
+    out = {}
+    for kind, recordings in harder.items():
+        out[kind] = through_server(server, other, voice, recordings)
+        print_scored(f"harder built conversations, {kind}", out[kind])
+    return out
+
+
 def real_recordings(
     server: BenchServer, other: SherpaPeer | None, voice: VoiceEngine
 ) -> dict[str, list[dict]]:
-    """Each real recording through the server (and the peer), scored full and forgiving,
-    and the floors of what the segmentation hears (``hearing_floors``)."""
+    """Each real recording through the server (and the peer), as the file is."""
+    recordings = [
+        (path.stem, path.read_bytes(), soundfile.read(path, dtype="float32")[0],
+         rttm_turns(path.with_suffix(".rttm").read_text()))
+        for path in sorted(REAL.glob("*.wav"))
+    ]  # fmt: skip
+    rows = through_server(server, other, voice, recordings)
+    print_scored(f"real recordings ({REAL.name}/)", rows, each=True)
+    return rows
+
+
+def through_server(
+    server: BenchServer,
+    other: SherpaPeer | None,
+    voice: VoiceEngine,
+    recordings: list[tuple[str, bytes, np.ndarray, list[tuple[int, int, str]]]],
+) -> dict[str, list[dict]]:
+    """Each (name, file, wave, reference) sent to the server (``format=rttm``, an empty
+    group) and given to the peer, scored full and forgiving, beside the floors of what
+    the segmentation hears (``hearing_floors``)."""
     group = httpx.post(
-        f"{server.url}{PREFIX}", json={"name": "real"}, headers=server.headers
+        f"{server.url}{PREFIX}", json={"name": "conversations"}, headers=server.headers
     ).json()["data"]["id"]
     rows: dict[str, list[dict]] = {"voiceprint": []}
     if other:
         rows[PEER] = []
     rows.update({floor: [] for floor in FLOORS})
-    for path in sorted(REAL.glob("*.wav")):
-        wave = soundfile.read(path, dtype="float32")[0]
-        reference = rttm_turns(path.with_suffix(".rttm").read_text())
+    for name, body, wave, reference in recordings:
         start = time.perf_counter()
         reply = httpx.post(
-            f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": path.read_bytes()},
+            f"{server.url}{PREFIX}/{group}/speaker_diarize", files={"file": body},
             data={"format": "rttm"}, headers=server.headers, timeout=600,
         )  # fmt: skip
         answers = {"voiceprint": (rttm_turns(reply.text), time.perf_counter() - start)}
@@ -357,14 +441,13 @@ def real_recordings(
         )
         for system, (turns, seconds) in answers.items():
             rows[system].append({
-                "file": path.stem, "audio_s": len(wave) / 16000, "seconds": seconds,
+                "file": name, "audio_s": len(wave) / 16000, "seconds": seconds,
                 "full": vars(score(reference, turns, len(wave))),
                 "forgiving": vars(score(reference, turns, len(wave), collar=0.5,
                                         skip_overlap=True)),
                 "speakers": len({who for _, _, who in turns}),
                 "reference_speakers": len({who for _, _, who in reference}),
             })  # fmt: skip
-    print_real(rows)
     return rows
 
 
@@ -376,12 +459,13 @@ def _cells(full: DerScore, forgiving: DerScore) -> str:
     )
 
 
-def print_real(rows: dict[str, list[dict]]) -> None:
-    print(f"real recordings ({REAL.name}/): DER full = collar 0, overlap scored")
+def print_scored(title: str, rows: dict[str, list[dict]], *, each: bool = False) -> None:
+    """The table of ``through_server``'s rows: all recordings pooled (and ``each`` alone)."""
+    print(f"{title}: DER full = collar 0, overlap scored")
     print("| system | recording | DER full | missed | false alarm | confusion | DER forgiving "
           "| speakers found / in the reference |")  # fmt: skip
     print("|---" * 8 + "|")
-    for system, items in rows.items():
+    for system, items in rows.items() if each else ():
         for r in items:
             full, forgiving = DerScore(**r["full"]), DerScore(**r["forgiving"])
             print(f"| {system} | {r['file']} | {_cells(full, forgiving)} | "
