@@ -20,9 +20,10 @@ from voiceprint.memory import unmap_large_blocks
 # ONNX Runtime's memory arena keeps what its largest run took until the process ends:
 # after one 20 s clip the process held 85 MB more than after 3 s ones. A run over this
 # many feature frames (12 s of speech, one clip or a batch: the diarizer batches eight
-# 1.5 s windows) gives its share back as it
-# ends; runs of a usual probe keep theirs and run at full speed.
+# 1.5 s windows) gives its share back as it ends, about 10 % slower; runs of a usual
+# probe keep theirs and run at full speed.
 KEEP_FRAMES = 1200
+
 # The shortest clip either network can embed: ECAPA reflect-pads its convs by up to
 # 4 frames (needs 5 frames); CAM++ needs 3 frames for a standard deviation after its
 # stride-2 layer. 800 samples (50 ms) gives both enough.
