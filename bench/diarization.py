@@ -283,8 +283,9 @@ def main() -> None:
 
     long_wave = np.concatenate([c.wave for c in convs])[: 600 * 16000]
     with bench_server(inference_threads="2") as server:
-        real = real_recordings(server, peer(models.paths), models.voice)
-        built_harder = harder_through_server(server, peer(models.paths), models.voice, harder)
+        other = peer(models.paths)
+        real = real_recordings(server, other, models.voice)
+        built_harder = harder_through_server(server, other, models.voice, harder)
         seconds, peak = ten_minutes_through(server, long_wave)
     length = len(long_wave) / 16000
     print(
