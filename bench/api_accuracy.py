@@ -5,8 +5,9 @@ the speakers with two or more utterances into groups of 10 (seed 0), enrols
 each member with ``POST …/features`` and identifies every other utterance with
 ``POST …/speaker_identify`` (``top_k`` = the group). Two enrolments, each its own
 row: the member's first utterance alone, and as the README advises (further
-utterances added with ``POST …/samples`` until there are 5 s of audio, at most
-3 in all; the probes are then the utterances left):
+utterances added with ``POST …/samples`` while the answer says the voiceprint
+lacks ``enough_speech``, 6 s, at most 3 recordings in all and never the speaker's
+last; the probes are then the utterances left):
 
 * genuine probes: the members' other utterances (top-1; rejected: own score < 50);
 * strangers: the set's utterances of people outside the group, single-utterance
@@ -56,8 +57,8 @@ INDEX = ROOT.parent / "shared" / "data" / "index.tsv"
 SETS = ("speechocean762", "librispeech", "commonvoice_zh", "aishell", "fsdd", "telephone")
 WIDEBAND_SETS = ("speechocean762", "librispeech", "commonvoice_zh", "aishell", "cohort")
 GROUP_SIZE = 10
-# The README's advice: enrol 5 s of speech or more, in up to 3 recordings.
-ADVISED_S = 5.0
+# The README's advice: add recordings until the answer says there is enough speech,
+# in up to 3 recordings.
 ADVISED_RECORDINGS = 3
 ONE, ADVISED = "one recording", "as advised"
 
@@ -96,36 +97,34 @@ def identify(
     return scores, body["data"]["decision"]
 
 
-def enrolment(utterances: list[Utterance], how: str) -> list[Utterance]:
-    """The utterances a voiceprint is made of: the first, or as the README advises."""
-    if how == ONE:
-        return utterances[:1]
-    chosen, seconds = [], 0.0
-    for u in utterances[:ADVISED_RECORDINGS]:
-        chosen.append(u)
-        seconds += sum(soundfile.info(str(p)).duration for p in u.paths)
-        if seconds >= ADVISED_S:
-            break
-    return chosen if len(chosen) < len(utterances) else utterances[:-1]
-
-
 def enrol(
-    client: httpx.Client, group: str, name: str, recordings: list[Utterance], condition: str
-) -> str | None:
-    """A voiceprint of ``recordings`` (the first creates it, the rest are added)."""
+    client: httpx.Client,
+    group: str,
+    name: str,
+    utterances: list[Utterance],
+    condition: str,
+    how: str = ONE,
+) -> tuple[str, int] | None:
+    """A voiceprint of the speaker's first utterance and, as advised, more of them while
+    the answer lacks ``enough_speech``; its id and how many utterances it used."""
     r = client.post(
         f"{PREFIX}/{group}/features",
         data={"name": name[:20]},
-        files={"file": upload(recordings[0], condition)},
+        files={"file": upload(utterances[0], condition)},
     ).json()
     if r["code"] != 0:
         return None
-    feature = r["data"]["id"]
-    for u in recordings[1:]:
-        client.post(
-            f"{PREFIX}/{group}/features/{feature}/samples", files={"file": upload(u, condition)}
-        )
-    return feature
+    feature, used = r["data"]["id"], 1
+    most = min(ADVISED_RECORDINGS, len(utterances) - 1) if how == ADVISED else 1
+    while not r["data"]["enough_speech"] and used < most:
+        r = client.post(
+            f"{PREFIX}/{group}/features/{feature}/samples",
+            files={"file": upload(utterances[used], condition)},
+        ).json()
+        used += 1
+        if r["code"] != 0:  # a refused recording is skipped, as a user would
+            r = {"data": {"enough_speech": False}}
+    return feature, used
 
 
 def evaluate_set(
@@ -143,12 +142,11 @@ def evaluate_set(
             group = client.post(PREFIX, json={"name": f"{name}"[:20]}).json()["data"]["id"]
             enrolled: dict[str, tuple[str, int]] = {}
             for speaker in members:
-                recordings = enrolment(by_speaker[speaker], how)
-                feature = enrol(client, group, speaker, recordings, condition)
-                if feature is None:
+                made = enrol(client, group, speaker, by_speaker[speaker], condition, how)
+                if made is None:
                     refused += 1
                 else:
-                    enrolled[speaker] = (feature, len(recordings))
+                    enrolled[speaker] = made
             for speaker, (feature, used) in enrolled.items():
                 for u in by_speaker[speaker][used:]:
                     answer = identify(client, group, upload(u, condition), len(enrolled))
@@ -206,7 +204,7 @@ def evaluate_large_group(
         group = client.post(PREFIX, json={"name": f"large {size}"}).json()["data"]["id"]
         enrolled = 0
         for who in sorted(members):
-            enrolled += enrol(client, group, who[1], by_speaker[who][:1], condition) is not None
+            enrolled += enrol(client, group, who[1], by_speaker[who], condition) is not None
         for who in order[size:]:
             for u in by_speaker[who]:
                 answer = identify(client, group, upload(u, condition), 1)

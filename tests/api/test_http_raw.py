@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import numpy as np
 import pytest
+import soundfile
 
 from tests.api.conftest import Server
 from tests.conftest import read_speech, speech_files, wav_bytes
@@ -348,10 +349,19 @@ def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> Non
         }
     ] * 2
     assert not any(s["quality"]["narrowband"] for s in data["samples"])
+    assert data["speech_seconds"] == pytest.approx(
+        sum(s["speech_seconds"] for s in data["samples"])
+    )
     added = _ok(
         api.post(f"{PREFIX}/{group_id}/features/{feature_id}/samples", files={"file": clips[2]})
     )
-    assert added == {"id": feature_id, "sample_count": 3}
+    assert added["id"] == feature_id and added["sample_count"] == len(added["samples"]) == 3
+    assert added["samples"][:2] == data["samples"]
+    assert added["speech_seconds"] == pytest.approx(
+        sum(s["speech_seconds"] for s in added["samples"])
+    )
+    assert added["enough_speech"] is (added["speech_seconds"] >= 6.0)
+
     item = next(
         f for f in _ok(api.get(f"{PREFIX}/{group_id}/features"))["items"] if f["id"] == feature_id
     )
@@ -386,3 +396,26 @@ def test_several_samples_per_voiceprint(api: httpx.Client, group_id: str) -> Non
         found = _ok(api.post(f"{PREFIX}/{group_id}/speaker_identify", files={"file": audio}))
         assert found["decision"] == decision
     api.delete(f"{PREFIX}/{group_id}/features/{feature_id}")
+
+
+def test_enrolment_says_when_a_voiceprint_holds_too_little_speech(
+    api: httpx.Client, group_id: str
+) -> None:
+    """The advice (6 s of speech) is answered, so a client knows to ask for more."""
+    short = [
+        p for p in speech_files("speechocean762", "3020") if 2.5 < soundfile.info(p).duration < 4.0
+    ]
+    first = _ok(_enrol(api, group_id, short[0].read_bytes()))
+    assert first["speech_seconds"] < 6.0 and first["enough_speech"] is False
+    added = first
+    for path in short[1:]:
+        added = _ok(
+            api.post(
+                f"{PREFIX}/{group_id}/features/{first['id']}/samples",
+                files={"file": path.read_bytes()},
+            )
+        )
+        if added["enough_speech"]:
+            break
+    assert added["enough_speech"] is True and added["speech_seconds"] >= 6.0
+    assert 2 <= added["sample_count"] <= 4

@@ -72,7 +72,7 @@ def test_identify_with_the_index_answers_as_without_and_sees_other_servers_chang
     alice = caller(indexed)
     group = indexed.service.create_group(alice, "staff", "")
     ids = {
-        s: other.service.create_feature(alice, group, f"p{s}", "", [_recording(s, 0)])[0]
+        s: other.service.create_feature(alice, group, f"p{s}", "", [_recording(s, 0)]).feature_id
         for s in SPEAKERS
     }
     first = _same_answer(indexed, other, alice, group)
@@ -90,7 +90,9 @@ def test_identify_with_the_index_answers_as_without_and_sees_other_servers_chang
     after_delete = _same_answer(indexed, other, alice, group)
     assert ids["2033"] not in {m.feature_id for m in after_delete.matches}
     assert not after_delete.matches[0].is_match and len(after_delete.matches) == 3
-    again, _ = other.service.create_feature(alice, group, "back", "", [_recording("2033", 1)])
+    again = other.service.create_feature(
+        alice, group, "back", "", [_recording("2033", 1)]
+    ).feature_id
     back = _same_answer(indexed, other, alice, group)
     assert back.matches[0].feature_id == again and back.matches[0].is_match
 
@@ -181,7 +183,9 @@ def test_a_group_being_read_keeps_no_other_group_waiting(slow_reads: tuple) -> N
     alice = caller(runtime)
     groups = [runtime.service.create_group(alice, name, "") for name in ("large", "small")]
     ids = [
-        runtime.service.create_feature(alice, group, speaker, "", [_recording(speaker, 0)])[0]
+        runtime.service.create_feature(
+            alice, group, speaker, "", [_recording(speaker, 0)]
+        ).feature_id
         for group, speaker in zip(groups, SPEAKERS, strict=False)
     ]
     control["held"] = groups[0]
@@ -201,7 +205,9 @@ def test_a_read_overtaken_by_a_delete_is_not_kept(slow_reads: tuple) -> None:
     runtime, index, control = slow_reads
     alice = caller(runtime)
     group = runtime.service.create_group(alice, "staff", "")
-    feature, _ = runtime.service.create_feature(alice, group, "p", "", [_recording("1688", 0)])
+    feature = runtime.service.create_feature(
+        alice, group, "p", "", [_recording("1688", 0)]
+    ).feature_id
     control["held"] = group
     answers: dict[int, list[int]] = {}
     finish = _in_thread(runtime, index, group, answers)

@@ -43,7 +43,7 @@ def test_voiceprints_unused_for_the_set_days_are_deleted(
     group = service.create_group(alice, "family", "")
     enrolled_at = now()
     ids = {
-        s: service.create_feature(alice, group, s, "", [_recording(s, 0)])[0]
+        s: service.create_feature(alice, group, s, "", [_recording(s, 0)]).feature_id
         for s in ("1688", "2033", "3080")
     }
     audio_dir = service.settings.audio_dir

@@ -31,7 +31,7 @@ def test_seal_then_reseal_under_new_data_keys(tmp_path: Path, models: Models) ->
         alice = authenticate(session, f"Bearer {token}")
     group = clear.service.create_group(alice, "family", "")
     ids = {
-        s: clear.service.create_feature(alice, group, s, "", [_recording(s, 0)])[0]
+        s: clear.service.create_feature(alice, group, s, "", [_recording(s, 0)]).feature_id
         for s in ("1688", "2033")
     }
     clear.database.dispose()

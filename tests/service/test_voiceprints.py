@@ -46,7 +46,7 @@ def test_enrol_then_identify_and_verify_the_right_person(runtime: Runtime) -> No
     alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
     ids = {
-        s: service.create_feature(alice, group, f"p{s}", "", [_recording(s, 0)])[0]
+        s: service.create_feature(alice, group, f"p{s}", "", [_recording(s, 0)]).feature_id
         for s in SPEAKERS
     }
     for speaker in SPEAKERS:
@@ -81,7 +81,9 @@ def test_quota_holds_and_deleting_frees_a_place_and_the_audio(runtime: Runtime) 
     service = runtime.service
     alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
-    ids = [service.create_feature(alice, group, s, "", [_recording(s, 0)])[0] for s in SPEAKERS]
+    ids = [
+        service.create_feature(alice, group, s, "", [_recording(s, 0)]).feature_id for s in SPEAKERS
+    ]
     with pytest.raises(FeatureQuotaExceeded, match="already has 3 voiceprints"):
         service.create_feature(alice, group, "one more", "", [_recording("533", 0)])
     assert len(_audio_files(runtime)) == 3
@@ -105,7 +107,7 @@ def test_other_workspaces_see_nothing_and_only_creators_edit(runtime: Runtime) -
     mallory = caller(runtime, "mallory", "elsewhere")
     reader = caller(runtime, "rita", "home", permissions="listVoiceprintGroup")
     group = service.create_group(alice, "family", "")
-    feature, _ = service.create_feature(alice, group, "alice", "", [_recording("1688", 0)])
+    feature = service.create_feature(alice, group, "alice", "", [_recording("1688", 0)]).feature_id
 
     assert service.feature_audio(bob, group, feature).data[:4] == b"RIFF"
     with pytest.raises(PermissionDenied, match="only the creator"):
@@ -134,8 +136,8 @@ def test_replacing_the_audio_replaces_every_sample_and_file(runtime: Runtime) ->
     service = runtime.service
     alice = caller(runtime, "alice", "home")
     group = service.create_group(alice, "family", "")
-    feature, _ = service.create_feature(alice, group, "x", "", [_recording("1688", 0)])
-    assert service.add_samples(alice, group, feature, [_recording("1688", 1)]) == 2
+    feature = service.create_feature(alice, group, "x", "", [_recording("1688", 0)]).feature_id
+    assert len(service.add_samples(alice, group, feature, [_recording("1688", 1)]).samples) == 2
     before = set(_audio_files(runtime))
     service.update_feature(alice, group, feature, "renamed", None, [_recording("2033", 0)])
     (view,), _ = service.list_features(alice, group, Page(1, 10))

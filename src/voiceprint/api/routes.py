@@ -189,11 +189,10 @@ async def create_feature(
     group_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
     body, audio = await _audio_form(request, FeatureCreate, files="required")
-    feature_id, samples = await run_in_threadpool(
+    enrolment = await run_in_threadpool(
         service.create_feature, caller, group_id, body.name, body.desc, audio
     )
-    samples_out = [schemas.SampleItem.of(s) for s in samples]
-    return _ok(schemas.FeatureCreated(id=str(feature_id), samples=samples_out))
+    return _ok(schemas.FeatureCreated.of(enrolment))
 
 
 @router.get(
@@ -263,8 +262,8 @@ async def add_samples(
     group_id: Id, feature_id: Id, request: Request, caller: Caller, service: Service
 ) -> Response:
     _, audio = await _audio_form(request, PcmFields, files="required")
-    count = await run_in_threadpool(service.add_samples, caller, group_id, feature_id, audio)
-    return _ok(schemas.SampleCount(id=str(feature_id), sample_count=count))
+    enrolment = await run_in_threadpool(service.add_samples, caller, group_id, feature_id, audio)
+    return _ok(schemas.SampleCount.of(enrolment))
 
 
 @router.get(

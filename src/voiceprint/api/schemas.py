@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from voiceprint.scoring.ranking import Match, Recognition
 from voiceprint.scoring.scorer import MATCH_THRESHOLD
 from voiceprint.service.conversations import DiarizationView, SpeakerView, TurnView
-from voiceprint.service.views import Creator, FeatureView, GroupView, SampleView
+from voiceprint.service.views import Creator, EnrolmentView, FeatureView, GroupView, SampleView
 
 
 class Detail(BaseModel):
@@ -94,6 +94,19 @@ class SampleItem(BaseModel):
 class FeatureCreated(BaseModel):
     id: str
     samples: list[SampleItem] = Field(description="Beyond Coze: each sample's quality report")
+    speech_seconds: float = Field(description="Beyond Coze: the voiceprint's speech, all samples")
+    enough_speech: bool = Field(
+        description="Beyond Coze: whether that is the advised 6 s; if not, add a recording"
+    )
+
+    @classmethod
+    def of(cls, enrolment: EnrolmentView) -> FeatureCreated:
+        return cls(
+            id=str(enrolment.feature_id),
+            samples=[SampleItem.of(s) for s in enrolment.samples],
+            speech_seconds=enrolment.speech_seconds,
+            enough_speech=enrolment.enough_speech,
+        )
 
 
 class FeatureCreatedResponse(_Envelope):
@@ -137,9 +150,13 @@ class FeatureListResponse(_Envelope):
     data: FeatureList
 
 
-class SampleCount(BaseModel):
-    id: str
+class SampleCount(FeatureCreated):
     sample_count: int
+
+    @classmethod
+    def of(cls, enrolment: EnrolmentView) -> SampleCount:
+        created = FeatureCreated.of(enrolment)
+        return cls(**created.model_dump(), sample_count=len(enrolment.samples))
 
 
 class SampleCountResponse(_Envelope):

@@ -147,7 +147,9 @@ class Speakers:
         self, caller: Principal, group_id: int, speaker_id: str, uploads: Sequence[AudioUpload]
     ) -> int:
         name = speaker_id[:NAME_LENGTH]  # what people see; the desc keeps the id in full
-        feature_id, _ = self._service.create_feature(caller, group_id, name, speaker_id, uploads)
+        feature_id = self._service.create_feature(
+            caller, group_id, name, speaker_id, uploads
+        ).feature_id
         return feature_id
 
     def _group(self, caller: Principal) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
+from voiceprint.scoring.ranking import ADVISED_ENROL_SPEECH_S
 from voiceprint.store.models import Account, Feature, Group, Sample
 
 
@@ -62,6 +63,23 @@ class SampleView:
     @classmethod
     def of(cls, sample: Sample) -> SampleView:
         return cls(sample.speech_seconds, sample.quality)
+
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    """A voiceprint's recordings after an enrolment request, and whether they hold the
+    speech the README advises (so a client knows to ask for another recording)."""
+
+    feature_id: int
+    samples: list[SampleView]
+
+    @property
+    def speech_seconds(self) -> float:
+        return round(sum(s.speech_seconds for s in self.samples), 3)
+
+    @property
+    def enough_speech(self) -> bool:
+        return self.speech_seconds >= ADVISED_ENROL_SPEECH_S
 
 
 @dataclass(frozen=True)

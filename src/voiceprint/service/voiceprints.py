@@ -40,7 +40,14 @@ from voiceprint.service.errors import (
 from voiceprint.service.index import EmbeddingIndex, mark_changed
 from voiceprint.service.recordings import AudioUpload, Recordings
 from voiceprint.service.streams import IdentifyStream
-from voiceprint.service.views import FeatureView, GroupView, Page, SampleView, StoredAudio
+from voiceprint.service.views import (
+    EnrolmentView,
+    FeatureView,
+    GroupView,
+    Page,
+    SampleView,
+    StoredAudio,
+)
 from voiceprint.store.db import erase_freed
 from voiceprint.store.ids import new_id
 from voiceprint.store.models import Account, Feature, Group, Sample, Workspace
@@ -179,7 +186,7 @@ class VoiceprintService:
         name: str,
         desc: str,
         uploads: Sequence[AudioUpload],
-    ) -> tuple[int, list[SampleView]]:
+    ) -> EnrolmentView:
         """The new voiceprint's id and the quality report of each sample."""
         with self._audit.operation(audit.ENROL, caller, group_id=group_id) as entry:
             access.require(caller, perm.CREATE_FEATURE)
@@ -213,7 +220,7 @@ class VoiceprintService:
                     samples=samples,
                 )
                 session.add(feature)
-        return feature.id, [SampleView.of(s) for s in samples]
+        return EnrolmentView(feature.id, [SampleView.of(s) for s in samples])
 
     def list_features(
         self, caller: Principal, group_id: int, page: Page
@@ -275,8 +282,8 @@ class VoiceprintService:
         group_id: int,
         feature_id: int,
         uploads: Sequence[AudioUpload],
-    ) -> int:
-        """Add recordings to an existing voiceprint; returns how many samples it now has."""
+    ) -> EnrolmentView:
+        """Add recordings to an existing voiceprint; returns all of its samples."""
         with self._audit.operation(
             audit.ADD_SAMPLES, caller, group_id=group_id, feature_id=feature_id
         ) as entry:
@@ -295,8 +302,8 @@ class VoiceprintService:
                 feature.samples.extend(samples)
                 feature.updated_at = now()
                 feature.revision = mark_changed(session, group_id)
-                count = len(feature.samples)
-        return count
+                enrolment = EnrolmentView(feature.id, [SampleView.of(s) for s in feature.samples])
+        return enrolment
 
     def delete_feature(self, caller: Principal, group_id: int, feature_id: int) -> None:
         with self._audit.operation(
