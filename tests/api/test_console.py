@@ -1,8 +1,9 @@
 """The console in a real browser: Debian's Chromium driven by Playwright, its fake microphone
-playing a real recording. Signs in, creates a group, enrols by microphone and by upload,
-identifies the right person by upload, by microphone and live (with its rolling timeline),
-renames and deletes; shows who spoke when in a conversation of real recordings, one lane per
-speaker, and plays from a segment; keeps screenshots in docs/console/."""
+playing a real recording. Signs in, creates a group, enrols by microphone and by upload, adds
+recordings to a voiceprint short of the advised speech, identifies the right person by upload,
+by microphone and live (with its rolling timeline), renames and deletes; shows who spoke when
+in a conversation of real recordings, one lane per speaker, and plays from a segment; keeps
+screenshots in docs/console/."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import soundfile
 
 from tests.api.conftest import Server
 from tests.conftest import REPO, read_speech, speech_files, wav_bytes
@@ -88,6 +90,23 @@ def test_console_end_to_end(browser_page, sqlite_server: Server) -> None:  # typ
     page.set_input_files("#enrol-file", str(other))
     page.wait_for_selector("tr[data-voice='Bob']", timeout=30000)
     assert "s of speech" in page.inner_text("tr[data-voice='Ann']")
+    assert page.locator("tr[data-voice='Bob'] .advice").count() == 0  # 2033's 8 s are enough
+
+    # A voiceprint from short clips says it wants more speech, and takes recordings until it
+    # has the advised 6 s.
+    clips = [
+        p for p in speech_files("speechocean762", "3020") if 2.5 < soundfile.info(p).duration < 4
+    ]
+    page.fill("#voice-name", "Cy")
+    page.set_input_files("#enrol-file", str(clips[0]))
+    page.wait_for_selector("tr[data-voice='Cy'] .advice", timeout=30000)
+    assert "6 s advised" in page.inner_text("tr[data-voice='Cy'] .advice")
+    for n, clip in enumerate(clips[1:], start=2):
+        page.set_input_files("tr[data-voice='Cy'] .add-sample", str(clip))
+        page.wait_for_selector(f"tr[data-voice='Cy'][data-samples='{n}']", timeout=30000)
+        if page.locator("tr[data-voice='Cy'] .advice").count() == 0:
+            break
+    assert page.locator("tr[data-voice='Cy'] .advice").count() == 0 and 2 <= n <= 4
 
     probe = tmp / "probe.wav"
     probe.write_bytes(wav_bytes(*read_speech(speech_files("librispeech", "1688")[3])))

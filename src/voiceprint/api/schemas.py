@@ -124,9 +124,12 @@ class FeatureItem(BaseModel):
     created_at: int
     updated_at: int
     samples: list[SampleItem] = Field(description="Beyond Coze: one entry per enrolment sample")
+    speech_seconds: float = Field(description="Beyond Coze: the voiceprint's speech, all samples")
+    enough_speech: bool = Field(description="Beyond Coze: whether that is the advised 6 s")
 
     @classmethod
     def of(cls, feature: FeatureView, audio_url: str) -> FeatureItem:
+        enrolment = EnrolmentView(feature.id, feature.samples)
         return cls(
             id=str(feature.id),
             group_id=str(feature.group_id),
@@ -138,6 +141,8 @@ class FeatureItem(BaseModel):
             created_at=feature.created_at,
             updated_at=feature.updated_at,
             samples=[SampleItem.of(s) for s in feature.samples],
+            speech_seconds=enrolment.speech_seconds,
+            enough_speech=enrolment.enough_speech,
         )
 
 

@@ -19,6 +19,7 @@ const TEXT = {
     whoSpokeWhen: "Who spoke when", diarizeFile: "Upload a recording", numSpeakers: "Speakers, if known",
     working: "Working out who spoke when…", overlap: "Overlap", noSpeech: "No speech found.",
     seconds: (s) => `${s} s`, thisGroup: "This group's voiceprints", clickToPlay: "Click a segment to play from there.",
+    moreSpeech: (s) => `${s} s of speech in all, 6 s advised:`, addSample: "add a recording",
   },
   zh: {
     title: "声纹", signIn: "登录", token: "API 令牌", signOut: "退出", lang: "English",
@@ -36,6 +37,7 @@ const TEXT = {
     whoSpokeWhen: "谁在什么时候说话", diarizeFile: "上传录音", numSpeakers: "说话人数（如已知）",
     working: "正在分析谁在什么时候说话…", overlap: "重叠", noSpeech: "没有找到语音。",
     seconds: (s) => `${s} 秒`, thisGroup: "本组声纹", clickToPlay: "点击片段，从那里开始播放。",
+    moreSpeech: (s) => `共 ${s} 秒语音，建议 6 秒：`, addSample: "再添加一段录音",
   },
 };
 let lang = sessionStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -367,8 +369,20 @@ async function group(id) {
   const probe = el("input", { id: "identify-file", type: "file", accept: "audio/*" });
   probe.addEventListener("change", () => probe.files[0] && identifyWith(probe.files[0]));
   const player = el("audio", { controls: "" });
-  const rows = data.items.map((f) => el("tr", { "data-voice": f.name },
-    el("td", {}, f.name), el("td", { class: "muted" }, f.samples.map(quality).join(" · ")),
+  // A voiceprint short of the advised speech says so, with a way to add a recording to it.
+  const advice = (f) => {
+    if (f.enough_speech) return [];
+    const more = el("input", { class: "add-sample", type: "file", accept: "audio/*" });
+    more.addEventListener("change", async () => {
+      if (!more.files[0]) return;
+      const form = new FormData(); form.append("file", more.files[0], "voice.wav");
+      await api("POST", `/${id}/features/${f.id}/samples`, form); group(id);
+    });
+    return [el("div", { class: "advice" }, t("moreSpeech", f.speech_seconds.toFixed(1)), " ",
+      el("label", {}, t("addSample"), " ", more))];
+  };
+  const rows = data.items.map((f) => el("tr", { "data-voice": f.name, "data-samples": f.samples.length },
+    el("td", {}, f.name), el("td", { class: "muted" }, f.samples.map(quality).join(" · "), advice(f)),
     el("td", {},
       el("button", { type: "button", onclick: async () => {
         const r = await fetch(f.audio_url); player.src = URL.createObjectURL(await r.blob()); player.play();
