@@ -14,12 +14,14 @@ last; the probes are then the utterances left):
   distractors included (accepted: best score >= 50);
 * EER over the returned scores (own voiceprint vs the others).
 
-Large groups (``--large 100 400``): one group of N speakers drawn from every
-wide-band set and the one-recording ``cohort`` speakers, each enrolled from one
-recording; every utterance of the held-out speakers outside it is a stranger.
-A stranger gets N chances there, so this is where the decision for the group
-shows. There are not 1000 distinct real people here; the largest group is all
-of them.
+Large groups (``--large 100 300 1000``): one group of N voiceprints of the speakers of
+every wide-band set and the one-recording ``cohort`` speakers (the calibration's own
+included: they are never strangers). A third of the held-out speakers, drawn at random, are
+the strangers: every utterance of theirs probes the group. The others are members, one
+voiceprint each of their first recording; beyond as many voiceprints as members (there are
+not 1000 distinct people here), members' further recordings become voiceprints of their own,
+round by round. A stranger gets N chances there, so this is where the decision for the
+group shows.
 
 The speakers the model's calibration was fitted on are left out (``--fitting-speakers``:
 only they are measured, to see how far the held-out figures generalise). With
@@ -191,22 +193,38 @@ def evaluate_set(
 
 
 def evaluate_large_group(
-    server: BenchServer, corpus: list[Utterance], size: int, condition: str
+    server: BenchServer,
+    corpus: list[Utterance],
+    held_out: set[tuple[str, str]],
+    size: int,
+    condition: str,
 ) -> dict[str, object]:
-    """Strangers against one group of ``size`` speakers of every wide-band set."""
+    """Strangers against one group of ``size`` voiceprints of the wide-band speakers."""
     by_speaker: dict[tuple[str, str], list[Utterance]] = {}
     for u in corpus:
         if u.set in WIDEBAND_SETS:
             by_speaker.setdefault((u.set, u.speaker), []).append(u)
-    order = [tuple(s) for s in np.random.default_rng(size).permutation(sorted(by_speaker))]
-    members = set(order[:size])
+    order = [tuple(s) for s in np.random.default_rng(0).permutation(sorted(by_speaker))]
+    unseen = [who for who in order if who in held_out]
+    strangers_are = set(unseen[: len(unseen) // 3])
+    members = [who for who in order if who not in strangers_are]
+    # First recordings of every member, then second ones, and so on, up to ``size``.
+    rounds = max(len(by_speaker[who]) for who in members)
+    chosen = [
+        (who, by_speaker[who][r])
+        for r in range(rounds)
+        for who in members
+        if r < len(by_speaker[who])
+    ][:size]
     strangers = accepted = refused = 0
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
         group = client.post(PREFIX, json={"name": f"large {size}"}).json()["data"]["id"]
         enrolled = 0
-        for who in sorted(members):
-            enrolled += enrol(client, group, who[1], by_speaker[who], condition) is not None
-        for who in order[size:]:
+        for who, u in chosen:
+            enrolled += enrol(client, group, who[1], [u], condition) is not None
+        for who in order:
+            if who not in strangers_are:
+                continue
             for u in by_speaker[who]:
                 answer = identify(client, group, upload(u, condition), 1)
                 if answer is None:
@@ -218,7 +236,9 @@ def evaluate_large_group(
         client.delete(f"{PREFIX}/{group}")
     return {
         "voiceprints": enrolled,
+        "people": len({who for who, _ in chosen}),
         "stranger_probes": strangers,
+        "stranger_people": len(strangers_are),
         "refused": refused,
         "stranger_accept": accepted / strangers if strangers else None,
     }
@@ -227,7 +247,7 @@ def evaluate_large_group(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--condition", choices=CONDITIONS, default=AS_RECORDED)
-    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--large", nargs="*", type=int, default=[], metavar="N")
     parser.add_argument(
         "--fitting-speakers",
@@ -239,9 +259,9 @@ def main() -> None:
     settings = get_settings()
     paths = ModelPaths(settings.model_dir, model_spec(settings.model))
     fitted = set(Calibration.load(paths.calibration).speakers)
-    corpus = [
-        u for u in load_corpus(INDEX) if (f"{u.set}/{u.speaker}" in fitted) == args.fitting_speakers
-    ]
+    everyone = load_corpus(INDEX)
+    corpus = [u for u in everyone if (f"{u.set}/{u.speaker}" in fitted) == args.fitting_speakers]
+    unseen = {(u.set, u.speaker) for u in everyone if f"{u.set}/{u.speaker}" not in fitted}
     rows, large = [], []
     # groups_of folds a last lone speaker into the group before it: GROUP_SIZE + 1.
     biggest = str(max([GROUP_SIZE + 1, *args.large]))
@@ -252,7 +272,7 @@ def main() -> None:
                 rows.append(evaluate_set(server, name, in_set, args.condition, how))
             print(f"done: {name}", flush=True)
         for size in args.large:
-            large.append(evaluate_large_group(server, corpus, size, args.condition))
+            large.append(evaluate_large_group(server, everyone, unseen, size, args.condition))
 
     def pct(value: object) -> str:
         return "-" if value is None else f"{100 * float(value):.1f} %"  # type: ignore[arg-type]
@@ -274,13 +294,14 @@ def main() -> None:
         )
     if large:
         print(
-            "\n| voiceprints in the group | strangers accepted at 50 per identify call | refused |"
+            "\n| voiceprints in the group (people) | strangers accepted at 50 per identify call "
+            "(people) | refused |"
         )
         print("|---|---|---|")
         for r in large:
             print(
-                f"| {r['voiceprints']} | {pct(r['stranger_accept'])} of {r['stranger_probes']} "
-                f"| {r['refused']} |"
+                f"| {r['voiceprints']} ({r['people']}) | {pct(r['stranger_accept'])} of "
+                f"{r['stranger_probes']} ({r['stranger_people']}) | {r['refused']} |"
             )
     speakers = "-fitting" if args.fitting_speakers else ""
     out = ROOT / f"bench/results/api_accuracy-{settings.model}-{args.condition}{speakers}.json"

@@ -233,9 +233,9 @@ def main() -> None:
                     conv, by_speaker[speaker], detector, how == "as advised"
                 )
                 enrolled_s[how].setdefault(speaker.split("/")[0], []).append(seconds)
-                fid, _ = service.create_feature(
+                fid = service.create_feature(
                     caller, group, speaker[-20:], "", [AudioUpload(r) for r in recordings]
-                )
+                ).feature_id
                 enrolled[speaker] = str(fid)
             answers = {
                 "diarization": diarized(service, caller, group, conv.wave),

@@ -610,6 +610,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         )
     if impostors:
         description += f"; {len(impostors)} impostors of {', '.join(args.cohort)}"
+    if args.centre:
+        which = "wide-band recordings" if narrowband else "recordings"
+        description += f"; {which} centred on the fitting speakers' mean"
     if args.method == "shift":
         description += (
             f"; wide-band pairs less {args.shift:g} of the sides' mean {args.top_k} closest "
@@ -810,7 +813,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--shift", type=float, default=0.5, help="share of the cohort level the shift takes off"
     )
-    calibrate.add_argument("--centre", action="store_true", help="subtract the fitting mean")
+    calibrate.add_argument(
+        "--centre",
+        action="store_true",
+        help="subtract the fitting mean (with --narrowband: of wide-band recordings, from them)",
+    )
     calibrate.add_argument(
         "--narrowband", action="store_true", help="also fit a curve for 8 kHz (telephone) speech"
     )

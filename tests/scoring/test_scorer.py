@@ -91,6 +91,23 @@ def test_scores_follow_each_conditions_curve() -> None:
     assert plain.to_score(np.array(0.5), 2) == pytest.approx(50.0)
 
 
+def test_only_wideband_recordings_are_centred_where_narrowband_has_curves_of_its_own(
+    models: Models, wide: dict[str, list[Voices]], narrow: dict[str, list[Voices]]
+) -> None:
+    packaged = models.scorer.calibration
+    assert packaged.domain_mean and packaged.centre_narrowband is False
+    mean = np.asarray(packaged.domain_mean, np.float32)
+    for voices in (wide["1688"][0], narrow["1688"][0]):
+        prepared = models.scorer.gallery(voices).vectors[0]
+        unit = voices.vectors[0] / np.linalg.norm(voices.vectors[0])
+        expected = unit if voices.narrowband[0] else (unit - mean) / np.linalg.norm(unit - mean)
+        assert prepared == pytest.approx(expected, abs=1e-5)
+    # A calibration without such curves (ECAPA's) centres every recording.
+    every = Scorer(None, Calibration(0.5, 30, method="cosine", domain_mean=packaged.domain_mean))
+    narrow_unit = narrow["1688"][0].vectors[0] / np.linalg.norm(narrow["1688"][0].vectors[0])
+    assert not np.allclose(every.gallery(narrow["1688"][0]).vectors[0], narrow_unit, atol=1e-3)
+
+
 def test_several_samples_make_a_steadier_voiceprint(
     models: Models, wide: dict[str, list[Voices]]
 ) -> None:

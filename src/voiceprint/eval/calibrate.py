@@ -201,8 +201,17 @@ def fit(
     line = voices(narrowband) if narrowband else []
     wideband = [r for r in as_recorded if not r.narrowband]
     domain_mean: tuple[float, ...] = ()
+    # With curves of their own, narrow-band recordings are scored as they are: the mean is
+    # that of the wide-band ones (docs/accuracy.md). Without, every recording is centred.
+    centre_narrowband = narrowband is None
     if centre:
-        mine = np.stack([r.vector for r in as_recorded if r.who in speakers])
+        mine = np.stack(
+            [
+                r.vector
+                for r in as_recorded
+                if r.who in speakers and (centre_narrowband or not r.narrowband)
+            ]
+        )
         domain_mean = tuple(float(x) for x in normalize(mine).mean(axis=0))
 
     # The shift scores wide-band pairs only, against wide-band voices.
@@ -235,6 +244,7 @@ def fit(
                 top_k=top_k,
                 shift=shift,
                 domain_mean=domain_mean,
+                centre_narrowband=centre_narrowband,
             ),
         )
         for set_name in sorted({s for s, _ in half}):
@@ -273,6 +283,7 @@ def fit(
         top_k=top_k,
         shift=shift,
         domain_mean=domain_mean,
+        centre_narrowband=centre_narrowband,
         fitted_on=description,
         speakers=tuple(sorted(f"{set_name}/{speaker}" for set_name, speaker in speakers)),
         narrowband=curves.get("narrow"),

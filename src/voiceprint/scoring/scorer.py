@@ -2,7 +2,11 @@
 
 1. centring: embeddings are length-normalised and the mean embedding of
    in-domain speech (fitted with the calibration) is subtracted, which removes
-   the direction every recording of the deployment shares (channel, language);
+   the direction every recording of the deployment shares (channel, language).
+   A calibration with curves of its own for narrow-band speech centres only
+   wide-band recordings: the wide-band mean does not describe 8 kHz speech;
+   centring it there (or on its own condition's mean) raised the EER on
+   held-out 8 kHz speech (docs/accuracy.md);
 2. cosine similarity;
 3. a cohort normalisation, one of:
    - adaptive symmetric score normalisation (AS-norm, ECAPA): each side's score
@@ -133,6 +137,7 @@ class Calibration:
     top_k: int = 1000
     shift: float = 0.0  # "shift": how much of the sides' mean closest cohort score is taken off
     domain_mean: tuple[float, ...] = ()  # empty: no centring
+    centre_narrowband: bool = True  # False: narrow-band recordings are not centred
     fitted_on: str = ""
     # "set/speaker" of every speaker used for fitting: evaluations leave them out.
     speakers: tuple[str, ...] = field(default=(), repr=False)
@@ -241,15 +246,20 @@ class Scorer:
         if calibration.method != "cosine" and cohort is None:
             raise ValueError(f"{calibration.method} needs an impostor cohort")
         self.calibration = calibration
-        self._mean = (
-            np.asarray(calibration.domain_mean, np.float32) if calibration.domain_mean else 0.0
+        mean = np.asarray(calibration.domain_mean or (0.0,), np.float32)
+        # The mean each recording is centred on: [wide-band, narrow-band].
+        self._means = np.stack(
+            [mean, mean if calibration.centre_narrowband else np.zeros_like(mean)]
         )
         self.cohort = None if cohort is None else self.prepare(cohort)
         self.top_k = 0 if self.cohort is None else min(calibration.top_k, len(self.cohort))
 
-    def prepare(self, embeddings: np.ndarray) -> np.ndarray:
-        """Length-normalise, centre on the domain mean (if any), length-normalise again."""
-        return normalize(normalize(np.atleast_2d(embeddings).astype(np.float32)) - self._mean)
+    def prepare(self, embeddings: np.ndarray, narrowband: np.ndarray | bool = False) -> np.ndarray:
+        """Length-normalise, centre on the domain mean (if any, and if the row's condition
+        is centred), length-normalise again."""
+        unit = normalize(np.atleast_2d(embeddings).astype(np.float32))
+        rows = np.broadcast_to(np.asarray(narrowband, dtype=np.int64), (len(unit),))
+        return normalize(unit - self._means[rows])
 
     def cohort_stats(
         self, prepared: np.ndarray, left_out: np.ndarray | None = None
@@ -269,7 +279,7 @@ class Scorer:
         built at once."""
         if not len(voices.vectors):
             return Gallery.concat([])
-        prepared = self.prepare(voices.vectors)
+        prepared = self.prepare(voices.vectors, voices.narrowband)
         if self.cohort is None:
             mean = std = np.zeros(len(prepared), np.float32)
         else:
