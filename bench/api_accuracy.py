@@ -210,18 +210,21 @@ def evaluate_large_group(
     members = [who for who in order if who not in strangers_are]
     # First recordings of every member, then second ones, and so on, up to ``size``.
     rounds = max(len(by_speaker[who]) for who in members)
-    chosen = [
+    candidates = [
         (who, by_speaker[who][r])
         for r in range(rounds)
         for who in members
         if r < len(by_speaker[who])
-    ][:size]
+    ]
     strangers = accepted = refused = 0
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
         group = client.post(PREFIX, json={"name": f"large {size}"}).json()["data"]["id"]
-        enrolled = 0
-        for who, u in chosen:
-            enrolled += enrol(client, group, who[1], [u], condition) is not None
+        enrolled: list[tuple[str, str]] = []  # whose each voiceprint is
+        for who, u in candidates:  # a refused recording (e.g. too little speech) is passed over
+            if len(enrolled) == size:
+                break
+            if enrol(client, group, who[1], [u], condition) is not None:
+                enrolled.append(who)
         for who in order:
             if who not in strangers_are:
                 continue
@@ -235,8 +238,8 @@ def evaluate_large_group(
                 accepted += max(scores.values()) >= 50
         client.delete(f"{PREFIX}/{group}")
     return {
-        "voiceprints": enrolled,
-        "people": len({who for who, _ in chosen}),
+        "voiceprints": len(enrolled),
+        "people": len(set(enrolled)),
         "stranger_probes": strangers,
         "stranger_people": len(strangers_are),
         "refused": refused,
