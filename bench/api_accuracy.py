@@ -117,16 +117,16 @@ def enrol(
     ).json()
     if r["code"] != 0:
         return None
-    feature, used = r["data"]["id"], 1
+    feature, enough, used = r["data"]["id"], r["data"]["enough_speech"], 1
     most = min(ADVISED_RECORDINGS, len(utterances) - 1) if how == ADVISED else 1
-    while not r["data"]["enough_speech"] and used < most:
+    while not enough and used < most:
         r = client.post(
             f"{PREFIX}/{group}/features/{feature}/samples",
             files={"file": upload(utterances[used], condition)},
         ).json()
         used += 1
-        if r["code"] != 0:  # a refused recording is skipped, as a user would
-            r = {"data": {"enough_speech": False}}
+        # A refused recording (e.g. too little speech) is passed over, as a user would.
+        enough = r["code"] == 0 and r["data"]["enough_speech"]
     return feature, used
 
 

@@ -628,7 +628,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         cohort=impostors,
         model_cohort=np.load(paths.cohort) if args.method == "asnorm" and not own_cohort else None,
         top_k=args.top_k,
-        shift=args.shift,
+        shift=args.shift if args.method == "shift" else 0.0,
         centre=args.centre,
     )
     out = Path(args.out) if args.out else paths.calibration

@@ -129,7 +129,7 @@ class FeatureItem(BaseModel):
 
     @classmethod
     def of(cls, feature: FeatureView, audio_url: str) -> FeatureItem:
-        enrolment = EnrolmentView(feature.id, feature.samples)
+        enrolment = feature.enrolment
         return cls(
             id=str(feature.id),
             group_id=str(feature.group_id),
@@ -160,8 +160,7 @@ class SampleCount(FeatureCreated):
 
     @classmethod
     def of(cls, enrolment: EnrolmentView) -> SampleCount:
-        created = FeatureCreated.of(enrolment)
-        return cls(**created.model_dump(), sample_count=len(enrolment.samples))
+        return cls(**FeatureCreated.of(enrolment).model_dump(), sample_count=len(enrolment.samples))
 
 
 class SampleCountResponse(_Envelope):

@@ -106,6 +106,10 @@ class FeatureView:
             samples=[SampleView.of(s) for s in feature.samples],
         )
 
+    @property
+    def enrolment(self) -> EnrolmentView:
+        return EnrolmentView(self.id, self.samples)
+
 
 @dataclass(frozen=True)
 class StoredAudio:
