@@ -64,6 +64,10 @@ GROUP_SIZE = 10
 # in up to 3 recordings.
 ADVISED_RECORDINGS = 3
 ONE, ADVISED = "one recording", "as advised"
+# A large group's members probe it with up to this many recordings each (not their
+# voiceprints'), and read this many best matches (their other voiceprints among them).
+MEMBER_PROBES = 2
+MEMBER_TOP_K = 10
 
 
 def upload(utterance: Utterance, condition: str) -> bytes:
@@ -199,7 +203,8 @@ def evaluate_large_group(
     size: int,
     condition: str,
 ) -> dict[str, object]:
-    """Strangers against one group of ``size`` voiceprints of the wide-band speakers."""
+    """Strangers and members against one group of ``size`` voiceprints of the wide-band
+    speakers."""
     by_speaker: dict[tuple[str, str], list[Utterance]] = {}
     for u in corpus:
         if u.set in WIDEBAND_SETS:
@@ -216,15 +221,18 @@ def evaluate_large_group(
         for who in members
         if r < len(by_speaker[who])
     ]
-    strangers = accepted = refused = 0
+    strangers = accepted = refused = genuine = correct = rejected = 0
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
         group = client.post(PREFIX, json={"name": f"large {size}"}).json()["data"]["id"]
-        enrolled: list[tuple[str, str]] = []  # whose each voiceprint is
+        whose: dict[str, tuple[str, str]] = {}  # each voiceprint's person
+        used: set[str] = set()  # the keys of the recordings enrolled
         for who, u in candidates:  # a refused recording (e.g. too little speech) is passed over
-            if len(enrolled) == size:
+            if len(whose) == size:
                 break
-            if enrol(client, group, who[1], [u], condition) is not None:
-                enrolled.append(who)
+            made = enrol(client, group, who[1], [u], condition)
+            if made is not None:
+                whose[made[0]] = who
+                used.add(u.key)
         for who in order:
             if who not in strangers_are:
                 continue
@@ -236,14 +244,29 @@ def evaluate_large_group(
                 scores, _ = answer
                 strangers += 1
                 accepted += max(scores.values()) >= 50
+        # Members' recordings that are not voiceprints, at most MEMBER_PROBES each: the
+        # probe is recognised when one of its person's voiceprints scores 50 or more.
+        for who in dict.fromkeys(whose.values()):
+            for u in [u for u in by_speaker[who] if u.key not in used][:MEMBER_PROBES]:
+                answer = identify(client, group, upload(u, condition), MEMBER_TOP_K)
+                if answer is None:
+                    refused += 1
+                    continue
+                scores, _ = answer
+                genuine += 1
+                correct += whose[max(scores, key=scores.__getitem__)] == who
+                rejected += not any(whose[f] == who and s >= 50 for f, s in scores.items())
         client.delete(f"{PREFIX}/{group}")
     return {
-        "voiceprints": len(enrolled),
-        "people": len(set(enrolled)),
+        "voiceprints": len(whose),
+        "people": len(set(whose.values())),
         "stranger_probes": strangers,
         "stranger_people": len(strangers_are),
+        "member_probes": genuine,
         "refused": refused,
         "stranger_accept": accepted / strangers if strangers else None,
+        "top1": correct / genuine if genuine else None,
+        "false_reject": rejected / genuine if genuine else None,
     }
 
 
@@ -298,13 +321,14 @@ def main() -> None:
     if large:
         print(
             "\n| voiceprints in the group (people) | strangers accepted at 50 per identify call "
-            "(people) | refused |"
+            "(people) | members' probes: top-1 | rejected at 50 | refused |"
         )
-        print("|---|---|---|")
+        print("|---|---|---|---|---|")
         for r in large:
             print(
                 f"| {r['voiceprints']} ({r['people']}) | {pct(r['stranger_accept'])} of "
-                f"{r['stranger_probes']} ({r['stranger_people']}) | {r['refused']} |"
+                f"{r['stranger_probes']} ({r['stranger_people']}) | {pct(r['top1'])} of "
+                f"{r['member_probes']} | {pct(r['false_reject'])} | {r['refused']} |"
             )
     speakers = "-fitting" if args.fitting_speakers else ""
     out = ROOT / f"bench/results/api_accuracy-{settings.model}-{args.condition}{speakers}.json"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,22 +89,31 @@ def cohort_scoring(cohort: np.ndarray, method: str, k: int, beta: float = 0.0) -
     return score
 
 
-def groups(
-    speakers: np.ndarray, vectors: np.ndarray, enroll: int, seed: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """(members' voiceprints, genuine probes, each probe's member, strangers) per group."""
+@dataclass(frozen=True)
+class Group:
+    """One group of ``GROUP_SIZE`` held-out speakers, as rows of their set's recordings."""
+
+    prints: list[np.ndarray]  # per member, the rows their voiceprint combines
+    probes: np.ndarray  # the members' other rows
+    truth: np.ndarray  # each probe's member
+    strangers: np.ndarray  # every row of a speaker outside the group
+
+
+def groups(speakers: np.ndarray, enroll: int, seed: int) -> Iterator[Group]:
+    """The speakers with more than ``enroll`` recordings dealt into groups (``seed``); each
+    member enrols their first ``enroll`` recordings and probes with the rest."""
     names, counts = np.unique(speakers, return_counts=True)
     order = np.random.default_rng(seed).permutation(names[counts > enroll])
     for start in range(0, len(order) - 1, GROUP_SIZE):
         members = order[start : start + GROUP_SIZE]
-        prints, probe_rows, truth = [], [], []
+        prints, probes, truth = [], [], []
         for index, speaker in enumerate(members):
             rows = np.flatnonzero(speakers == speaker)
-            prints.append(combine(vectors[rows[:enroll]]))
-            probe_rows += list(rows[enroll:])
+            prints.append(rows[:enroll])
+            probes += list(rows[enroll:])
             truth += [index] * len(rows[enroll:])
-        strangers = vectors[~np.isin(speakers, members)]
-        yield np.stack(prints), vectors[probe_rows], np.array(truth), strangers
+        strangers = np.flatnonzero(~np.isin(speakers, members))
+        yield Group(prints, np.array(probes), np.array(truth), strangers)
 
 
 def main() -> None:
@@ -153,11 +163,11 @@ def main() -> None:
             narrowband = set_name not in WIDEBAND
             own, strangers = [], []
             for seed in SEEDS:
-                for prints, probes, truth, others in groups(
-                    speakers, vectors, args.enroll_clips, seed
-                ):
-                    scores = scoring(probes, prints, narrowband)
-                    own.append(scores[np.arange(len(truth)), truth])
+                for group in groups(speakers, args.enroll_clips, seed):
+                    prints = np.stack([combine(vectors[rows]) for rows in group.prints])
+                    scores = scoring(vectors[group.probes], prints, narrowband)
+                    own.append(scores[np.arange(len(group.truth)), group.truth])
+                    others = vectors[group.strangers]
                     strangers.append(scoring(others, prints, narrowband).max(axis=1))
             genuine[set_name] = np.concatenate(own)
             trials[set_name] = (len(genuine[set_name]), sum(map(len, strangers)))

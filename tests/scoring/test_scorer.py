@@ -18,6 +18,7 @@ from voiceprint.scoring.scorer import (
     Scorer,
     Voices,
     combine,
+    mutual_alike,
 )
 from voiceprint.service.factory import Models
 
@@ -220,10 +221,11 @@ def test_a_gallery_built_in_parts_scores_exactly_as_one_built_at_once(
     parts = Gallery.concat(
         [scorer.gallery(enrolled.take(np.arange(a, b))) for a, b in ((0, 1), (1, 13), (13, 32))]
     )
-    assert np.array_equal(scorer.score_matrix(probes, parts), whole)
+    # Voices are scored as one group (``grouped``); a gallery as it is given.
+    assert np.array_equal(scorer.score_matrix(probes, scorer.grouped(parts)), whole)
     middle = np.arange(5, 20)
     assert np.array_equal(
-        scorer.score_matrix(probes, parts.take(middle)),
+        scorer.score_matrix(probes, scorer.grouped(parts.take(middle))),
         scorer.score_matrix(probes, enrolled.take(middle)),
     )
     assert (
@@ -247,3 +249,21 @@ def test_combining_many_voiceprints_at_once_equals_combining_each(
     )
     assert np.array_equal(runs.vectors, each.vectors)
     assert np.array_equal(runs.narrowband, each.narrowband) and 0 < runs.narrowband.sum() < 8
+
+
+def test_a_group_of_speech_only_resampled_is_not_taken_for_a_shared_line(
+    models: Models,
+) -> None:
+    """The group check's other side: ten LibriSpeech readers through 8 kHz (one recording
+    each, narrow-band, no line) sound far less alike than callers on one line do."""
+    readers = sorted({path.parent.name for path in speech_files("librispeech")})
+    voices = []
+    for reader in readers[:10]:
+        wave = telephone(read_speech(speech_files("librispeech", reader)[0])[0])
+        sample = models.voice.analyse(Audio(wave, "flac", 16000, 1), PROBE)
+        voices.append(Voices.of(sample.embedding, sample.narrowband))
+    scorer = models.scorer
+    gallery = scorer.gallery(Voices.concat(voices))
+    assert gallery.narrowband.all() and not gallery.line.any()
+    assert mutual_alike(gallery.vectors) < scorer.calibration.shared_line - 0.1
+    assert not scorer.grouped(gallery).line.any()

@@ -34,12 +34,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from voiceprint.eval.runner import Embedded
-from voiceprint.scoring.scorer import Calibration, Curve, Gallery, Scorer, Voices, normalize
+from voiceprint.scoring.scorer import (
+    SHARED_LINE_VOICES,
+    Calibration,
+    Curve,
+    Gallery,
+    Scorer,
+    Voices,
+    mutual_alike,
+    normalize,
+)
 
 # The tail of the different-speaker scores that the line is fitted to: between
 # these shares of trials accepted (below it, too few trials to see a slope).
 TAIL_FROM = 1e-2
 TAIL_TO = 3e-4
+# Groups drawn from the fitting speakers to fit how alike voices on one phone line are.
+SHARED_LINE_DRAWS = 200
 # The largest group the bar is worked out for; beyond it the line is extrapolated.
 LARGEST_GROUP = 1000
 
@@ -275,6 +286,7 @@ def fit(
         [r for r in as_recorded if r.narrowband and r.who in speakers],
         [r for r in line if r.who in speakers | cohort],
     )
+    calls = [r for r in as_recorded if r.narrowband and r.who in speakers]
     calibration = Calibration(
         threshold=wide.threshold,
         slope=wide.slope,
@@ -291,6 +303,9 @@ def fit(
         telephone=curves.get("telephone") if direction else None,
         line_direction=direction,
         line_bias=bias,
+        shared_line=_shared_line_bar(calls, [r for r in line if r.who in speakers])
+        if direction
+        else 0.0,
     )
     packaged = None if model_cohort is not None else cohort_for(speakers)
     return calibration, packaged
@@ -311,6 +326,32 @@ def _line_detector(calls: list[Voice], resampled: list[Voice]) -> tuple[tuple[fl
     direction = call_mean - resampled_mean
     bias = -0.5 * float((call_mean + resampled_mean) @ direction)
     return tuple(float(x) for x in direction), round(bias, 6)
+
+
+def _shared_line_bar(calls: list[Voice], resampled: list[Voice]) -> float:
+    """How alike a group's narrow-band voiceprints must be to be taken for one phone line:
+    half-way between the real callers' groups of SHARED_LINE_VOICES (one recording each,
+    SHARED_LINE_DRAWS draws; their 1st percentile) and the resampled speakers' (each set's
+    99th percentile, the highest set's)."""
+
+    def draws(recordings: list[Voice]) -> np.ndarray:
+        by_speaker: dict[tuple[str, str], list[np.ndarray]] = {}
+        for r in recordings:
+            by_speaker.setdefault(r.who, []).append(r.vector)
+        names = sorted(by_speaker)
+        rng = np.random.default_rng(0)
+        out = []
+        for _ in range(SHARED_LINE_DRAWS):
+            members = rng.choice(len(names), SHARED_LINE_VOICES, replace=False)
+            picked = [by_speaker[names[m]] for m in members]
+            out.append(mutual_alike(normalize(np.stack([p[rng.integers(len(p))] for p in picked]))))
+        return np.array(out)
+
+    sets = {r.set for r in resampled}
+    resampled_high = max(
+        float(np.quantile(draws([r for r in resampled if r.set == s]), 0.99)) for s in sets
+    )
+    return round(0.5 * (float(np.quantile(draws(calls), 0.01)) + resampled_high), 4)
 
 
 def _halves(

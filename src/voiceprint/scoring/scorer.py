@@ -37,6 +37,10 @@ from pathlib import Path
 import numpy as np
 
 MATCH_THRESHOLD = 50.0
+# The fewest narrow-band voiceprints whose likeness can tell a shared phone line: the
+# fitting speakers' groups of 4 overlapped (real callers as little alike as 0.41, speech
+# resampled to 8 kHz as much as 0.51); from 5 on they were apart (eval/calibrate.py).
+SHARED_LINE_VOICES = 5
 # Rows scored against the cohort at once: bounds the [rows, cohort] matrix to ~30 MB.
 COHORT_CHUNK = 1024
 
@@ -50,6 +54,16 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 def cosine_matrix(probes: np.ndarray, enrolled: np.ndarray) -> np.ndarray:
     """Cosine similarity of every probe [P, D] with every enrolled vector [E, D]."""
     return normalize(np.atleast_2d(probes)) @ normalize(np.atleast_2d(enrolled)).T
+
+
+def mutual_alike(unit: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """The mean cosine over every pair of unit vectors [n, D] (of the ``rows`` marked, when
+    given: summed without copying them, as a large group's gallery may be); at least 2."""
+    if rows is None:
+        rows = np.ones(len(unit), bool)
+    n = int(np.count_nonzero(rows))
+    total = rows.astype(unit.dtype) @ unit
+    return (float(total @ total) - n) / (n * (n - 1))
 
 
 def combine(embeddings: np.ndarray) -> np.ndarray:
@@ -156,6 +170,11 @@ class Calibration:
     telephone: Curve | None = None
     line_direction: tuple[float, ...] = field(default=(), repr=False)
     line_bias: float = 0.0
+    # The direction knows the lines it was fitted on. Callers on any one line sound
+    # alike, strangers included, and that shows in a group: when a group holds at least
+    # SHARED_LINE_VOICES narrow-band voiceprints and they are on average at least this
+    # alike (``mutual_alike``), they are taken to be on one line (0: no such check).
+    shared_line: float = 0.0
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
@@ -292,6 +311,25 @@ class Scorer:
         line = self.calibration.over_a_line(voices.vectors)
         return Gallery(prepared, voices.narrowband, line, mean, std)
 
+    def grouped(self, gallery: Gallery) -> Gallery:
+        """``gallery`` as one group's voiceprints: its narrow-band rows marked as a phone
+        line where the group's narrow-band voices sound as alike as callers on one line
+        do (``Calibration.shared_line``), so that a line the direction does not know
+        still takes the line's curve."""
+        bar = self.calibration.shared_line
+        narrow = int(np.count_nonzero(gallery.narrowband))
+        if not bar or narrow < SHARED_LINE_VOICES or gallery.line[gallery.narrowband].all():
+            return gallery
+        if mutual_alike(gallery.vectors, gallery.narrowband) < bar:
+            return gallery
+        return Gallery(
+            gallery.vectors,
+            gallery.narrowband,
+            gallery.line | gallery.narrowband,
+            gallery.cohort_mean,
+            gallery.cohort_std,
+        )
+
     def raw_between(self, probes: Gallery, enrolled: Gallery) -> np.ndarray:
         """Uncalibrated scores [n_probes, n_enrolled] of prepared galleries."""
         cosine = probes.vectors @ enrolled.vectors.T
@@ -317,8 +355,11 @@ class Scorer:
 
         Each probe is decided among ``candidates`` voiceprints (default: all of
         ``enrolled``, as identify decides for the whole group); 1 for pair trials.
+        ``enrolled`` voices are one group (``grouped``); a gallery is scored as it is.
         """
-        gallery = enrolled if isinstance(enrolled, Gallery) else self.gallery(enrolled)
+        gallery = (
+            enrolled if isinstance(enrolled, Gallery) else self.grouped(self.gallery(enrolled))
+        )
         return self.score_between(self.gallery(probes), gallery, candidates)
 
     def score_between(

@@ -47,11 +47,6 @@ def feature_in_group(
     return feature
 
 
-def visible_feature(session: Session, caller: Principal, group_id: int, feature_id: int) -> Feature:
-    visible_group(session, caller, group_id)
-    return feature_in_group(session, group_id, feature_id)
-
-
 def owned_feature(
     session: Session, caller: Principal, group_id: int, feature_id: int, *, lock: bool = False
 ) -> Feature:

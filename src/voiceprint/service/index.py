@@ -121,10 +121,10 @@ class EmbeddingIndex:
         return sum(entry.nbytes for entry in self._entries.values())
 
     def enrolled(self, session: Session, group: Group) -> tuple[np.ndarray, Gallery]:
-        """The ids of the group's voiceprints, in enrolment order, and their gallery, as of
-        ``group.generation`` (read in this session before, so nothing committed before it
-        is missed) or later: a session that read it before an update this process already
-        holds is answered from what it holds."""
+        """The ids of the group's voiceprints, in enrolment order, and their gallery (as
+        ``Scorer.grouped`` makes it), as of ``group.generation`` (read in this session
+        before, so nothing committed before it is missed) or later: a session that read it
+        before an update this process already holds is answered from what it holds."""
         self._sweep(session, exclude=group.id)
         with self._reading_lock(group.id):
             with self._lock:
@@ -144,7 +144,9 @@ class EmbeddingIndex:
         # gone now; glibc would keep their pages in the server's RSS.
         if trim:
             give_back_freed()
-        return entry.feature_ids, entry.gallery
+        # What the group's statistics say is worked out per request: a change to any
+        # voiceprint can change it, and the entry keeps each row as it was read.
+        return entry.feature_ids, self._scorer.grouped(entry.gallery)
 
     def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
         """Drop this process's copy of deleted voiceprints (all of the group: None) now."""

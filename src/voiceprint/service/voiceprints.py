@@ -441,13 +441,18 @@ class VoiceprintService:
         ) as entry:
             access.require(caller, perm.IDENTIFY)
             with self._sessions() as session:
-                feature = access.visible_feature(session, caller, group_id, feature_id)
+                group = access.visible_group(session, caller, group_id)
+                feature = access.feature_in_group(session, group_id, feature_id)
                 candidates, voiceprint = self._enrolled(session, Feature.id == feature.id)
+                if candidates and voiceprint.narrowband.all():
+                    enrolled = self._as_in_its_group(session, group, feature.id, voiceprint)
+                else:
+                    enrolled = self._scorer.gallery(voiceprint)
             if not candidates:
                 raise NotFound(f"voiceprint {feature_id} has no recordings to compare with")
             (probe,) = self._recordings.analyse([upload], self._verification)
             probe_voice = Voices.of(probe.embedding, probe.narrowband)
-            result = match(candidates[0], self._scorer.scores(probe_voice, voiceprint)[0])
+            result = match(candidates[0], self._scorer.scores(probe_voice, enrolled)[0])
             self._record_use(entry, [result] if result.is_match else [])
         return Recognition([result], probe.speech_s)
 
@@ -500,6 +505,15 @@ class VoiceprintService:
         parts = [self.index.enrolled(session, group) for group in groups]
         feature_ids = np.concatenate([ids for ids, _ in parts])
         return feature_ids, Gallery.concat([gallery for _, gallery in parts if len(gallery)])
+
+    def _as_in_its_group(
+        self, session: Session, group: Group, feature_id: int, voiceprint: Voices
+    ) -> Gallery:
+        """A narrow-band voiceprint prepared as its group's gallery holds it: marked as of a
+        phone line where the group's voices say they share one (``Scorer.grouped``)."""
+        feature_ids, gallery = self._indexed(session, [group])
+        row = np.flatnonzero(feature_ids == feature_id)
+        return gallery.take(row) if len(row) else self._scorer.gallery(voiceprint)
 
     def _named(self, session: Session, group: Group) -> tuple[list[Candidate], Gallery]:
         """Every voiceprint of the group with its name, and the gallery."""
