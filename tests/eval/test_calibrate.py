@@ -12,9 +12,10 @@ from voiceprint.eval.calibrate import (
     cohort_of,
     cohort_speakers,
     fit_curve,
+    shared_line_bar,
     trials,
 )
-from voiceprint.scoring.scorer import Calibration, Scorer, normalize
+from voiceprint.scoring.scorer import Calibration, Scorer, mutual_alike, normalize
 
 
 def _exponential_scores(n: int, scale: float, seed: int = 0) -> np.ndarray:
@@ -73,3 +74,22 @@ def test_a_fitting_speaker_is_shifted_by_the_cohort_less_their_own_voice() -> No
     expected_a = vectors[0] @ vectors[1] - 0.5 * (closest_other[0] + closest_other[1])
     assert target[0] == pytest.approx(expected_a, abs=1e-5)
     assert len(nontarget) == 4
+
+
+def test_theshared_line_bar_lies_between_one_lines_callers_and_speech_only_resampled() -> None:
+    # Geometry only (no claim about speech): the callers share a line's direction, so any
+    # two of them are about 0.5 alike; the resampled speakers share nothing.
+    rng = np.random.default_rng(0)
+    line = normalize(rng.normal(size=64))
+
+    def speaker(shared: float) -> np.ndarray:
+        own = normalize(rng.normal(size=64))
+        return normalize(np.sqrt(shared) * line + np.sqrt(1 - shared) * own)
+
+    calls = [Voice("telephone", f"c{i}", f"c{i}", speaker(0.5), True) for i in range(20)]
+    resampled = [Voice("x", f"r{i}", f"r{i}", speaker(0.0), True) for i in range(20)]
+    bar = shared_line_bar(calls, resampled)
+    callers = normalize(np.stack([c.vector for c in calls]))
+    speakers = normalize(np.stack([r.vector for r in resampled]))
+    assert mutual_alike(speakers) < bar < mutual_alike(callers)
+    assert 0.15 < bar < 0.45

@@ -282,11 +282,8 @@ def fit(
         if per_set
     }
     wide = curves["wide"]
-    direction, bias = _line_detector(
-        [r for r in as_recorded if r.narrowband and r.who in speakers],
-        [r for r in line if r.who in speakers | cohort],
-    )
     calls = [r for r in as_recorded if r.narrowband and r.who in speakers]
+    direction, bias = _line_detector(calls, [r for r in line if r.who in speakers | cohort])
     calibration = Calibration(
         threshold=wide.threshold,
         slope=wide.slope,
@@ -303,7 +300,7 @@ def fit(
         telephone=curves.get("telephone") if direction else None,
         line_direction=direction,
         line_bias=bias,
-        shared_line=_shared_line_bar(calls, [r for r in line if r.who in speakers])
+        shared_line=shared_line_bar(calls, [r for r in line if r.who in speakers])
         if direction
         else 0.0,
     )
@@ -328,7 +325,7 @@ def _line_detector(calls: list[Voice], resampled: list[Voice]) -> tuple[tuple[fl
     return tuple(float(x) for x in direction), round(bias, 6)
 
 
-def _shared_line_bar(calls: list[Voice], resampled: list[Voice]) -> float:
+def shared_line_bar(calls: list[Voice], resampled: list[Voice]) -> float:
     """How alike a group's narrow-band voiceprints must be to be taken for one phone line:
     half-way between the real callers' groups of SHARED_LINE_VOICES (one recording each,
     SHARED_LINE_DRAWS draws; their 1st percentile) and the resampled speakers' (each set's
