@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,12 @@ class Gallery:
     def take(self, rows: np.ndarray) -> Gallery:
         return Gallery(*(a[rows] for a in self._arrays()))
 
+    @cached_property
+    def narrowband_alike(self) -> float:
+        """``mutual_alike`` of the narrow-band rows (at least 2), worked out once: the index
+        hands a group's gallery to every request, and a gallery never changes."""
+        return mutual_alike(self.vectors, self.narrowband)
+
     def _arrays(self) -> tuple[np.ndarray, ...]:
         return (self.vectors, self.narrowband, self.line, self.cohort_mean, self.cohort_std)
 
@@ -320,7 +327,7 @@ class Scorer:
         narrow = int(np.count_nonzero(gallery.narrowband))
         if not bar or narrow < SHARED_LINE_VOICES or gallery.line[gallery.narrowband].all():
             return gallery
-        if mutual_alike(gallery.vectors, gallery.narrowband) < bar:
+        if gallery.narrowband_alike < bar:
             return gallery
         return Gallery(
             gallery.vectors,

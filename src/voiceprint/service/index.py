@@ -144,8 +144,8 @@ class EmbeddingIndex:
         # gone now; glibc would keep their pages in the server's RSS.
         if trim:
             give_back_freed()
-        # What the group's statistics say is worked out per request: a change to any
-        # voiceprint can change it, and the entry keeps each row as it was read.
+        # The entry keeps each row as it was read; what the group's voices say together
+        # (a gallery caches it) changes with any of them.
         return entry.feature_ids, self._scorer.grouped(entry.gallery)
 
     def forget(self, group_id: int, feature_ids: Iterable[int] | None = None) -> None:
