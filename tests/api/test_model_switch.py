@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import soxr
 from sqlalchemy import select
 
 from tests.api.conftest import Server, _start
@@ -84,7 +85,9 @@ def test_switching_models_keeps_every_voiceprint(tmp_path: Path) -> None:
     assert _models_in(url) == {ECAPA.model_id}
 
     # CAM++ without re-embedding at start: the old voiceprints are refused by name.
-    with _server(tmp_path, url, model=CAMPPLUS.name, reembed_on_start="false") as server:
+    with _server(
+        tmp_path, url, model=CAMPPLUS.name, reembed_on_start="false", max_features_per_group="4"
+    ) as server:
         body = _identify(server, token, group_id, "1688").json()
         assert body["code"] == 4307 and "voiceprint reembed" in body["msg"]
         assert all(i in body["msg"] for i in ids.values())
@@ -95,6 +98,27 @@ def test_switching_models_keeps_every_voiceprint(tmp_path: Path) -> None:
             timeout=60,
         )
         assert verify.status_code == 409 and verify.json()["code"] == 4307
+        # A voiceprint of this model verifies, narrow-band ones too (which are scored as
+        # their group holds them: here, as they are, the rest of the group being stale).
+        wave, rate = read_speech(speech_files("librispeech", "533")[0])
+        narrow = wav_bytes(soxr.resample(wave, rate, 8000), 8000)
+        fresh = httpx.post(
+            f"{server.url}{PREFIX}/{group_id}/features",
+            headers=auth,
+            data={"name": "533"},
+            files={"file": ("c.wav", narrow)},
+            timeout=60,
+        ).json()
+        assert fresh["code"] == 0, fresh
+        verify = httpx.post(
+            f"{server.url}{PREFIX}/{group_id}/features/{fresh['data']['id']}/verify",
+            headers=auth,
+            files={"file": narrow},
+            timeout=60,
+        ).json()
+        assert verify["code"] == 0 and verify["data"]["match"] is True, verify
+        gone = f"{server.url}{PREFIX}/{group_id}/features/{fresh['data']['id']}"
+        assert httpx.delete(gone, headers=auth).json()["code"] == 0
         listed = httpx.get(f"{server.url}{PREFIX}/{group_id}/features", headers=auth).json()
         assert listed["data"]["total"] == 3  # everything else works as before
 

@@ -36,6 +36,7 @@ from voiceprint.service.errors import (
     NotFound,
     PermissionDenied,
     SampleQuotaExceeded,
+    StaleVoiceprints,
 )
 from voiceprint.service.index import EmbeddingIndex, mark_changed
 from voiceprint.service.recordings import AudioUpload, Recordings
@@ -510,8 +511,12 @@ class VoiceprintService:
         self, session: Session, group: Group, feature_id: int, voiceprint: Voices
     ) -> Gallery:
         """A narrow-band voiceprint prepared as its group's gallery holds it: marked as of a
-        phone line where the group's voices say they share one (``Scorer.grouped``)."""
-        feature_ids, gallery = self._indexed(session, [group])
+        phone line where the group's voices say they share one (``Scorer.grouped``); as it
+        is while other voiceprints of the group wait to be re-embedded for this model."""
+        try:
+            feature_ids, gallery = self._indexed(session, [group])
+        except StaleVoiceprints:
+            return self._scorer.gallery(voiceprint)
         row = np.flatnonzero(feature_ids == feature_id)
         return gallery.take(row) if len(row) else self._scorer.gallery(voiceprint)
 
