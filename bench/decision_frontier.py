@@ -103,9 +103,10 @@ def frontier(
                 if len(group.prints) < GROUP_SIZE:
                     continue  # a last, smaller group would make strangers' odds easier
                 prints = Voices.concat([every.take(p).combined() for p in group.prints])
-                scores = scorer.score_matrix(every.take(group.probes), prints)
+                gallery = scorer.grouped(scorer.gallery(prints))  # as the index holds it
+                scores = scorer.score_matrix(every.take(group.probes), gallery)
                 own.append(scores[np.arange(len(group.truth)), group.truth])
-                others = scorer.score_matrix(every.take(group.strangers), prints)
+                others = scorer.score_matrix(every.take(group.strangers), gallery)
                 best_stranger.append(others.max(axis=1))
         if not own:
             continue  # too few speakers with that many recordings
