@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
+import soxr
 
 from tests.api.conftest import Server
 from tests.conftest import DATA, read_speech, speech_files, wav_bytes
@@ -151,3 +152,61 @@ def test_a_meeting_of_distant_talkers_does_not_come_back_empty(api: httpx.Client
         for s in data["segments"]
         for start, end in reference
     )
+
+
+# Held-out callers of ``telephone`` (real lines) whose calls the wide-band clustering
+# threshold answered as one speaker.
+CALLS = (
+    ("caller_9730af69f2", "caller_cde6d32720"),
+    ("caller_8c8a2a8b5c", "caller_e4395ae8ab"),
+    ("caller_98b8076fec", "caller_ccff09da67"),
+)
+
+
+def _call(models: Models, first: str, second: str) -> tuple[bytes, dict[str, list]]:
+    """An 8 kHz call of two callers taking turns (up to 6, 6, 5, 5 s of their first
+    call's speech, half a second apart), and where each caller's turns lie (seconds)."""
+    calls = {}
+    for who in (first, second):
+        wave, rate = read_speech(speech_files("telephone", who)[0])
+        assert rate == 8000
+        segments = models.voice.detector.segments(soxr.resample(wave, rate, 16000))
+        calls[who] = wave[segments[0].start // 2 :]  # from where the speech starts
+
+    pause = np.zeros(4000, np.float32)
+    wave, turns, at = [], {first: [], second: []}, 0
+    for who, skip, seconds in [(first, 0, 6), (second, 0, 6), (first, 6, 5), (second, 6, 5)]:
+        piece = calls[who][skip * 8000 : (skip + seconds) * 8000]
+        wave += [piece, pause]
+        turns[who].append((at / 8000, (at + len(piece)) / 8000))
+        at += len(piece) + len(pause)
+    return wav_bytes(np.concatenate(wave), 8000), turns
+
+
+@pytest.fixture(scope="module")
+def calls(api: httpx.Client) -> str:
+    """An empty group the calls are diarized against (the test server allows few groups)."""
+    return api.post(PREFIX, json={"name": "calls"}).json()["data"]["id"]
+
+
+@pytest.mark.parametrize(("first", "second"), CALLS)
+def test_two_callers_on_phone_lines_are_told_apart(
+    api: httpx.Client, models: Models, calls: str, first: str, second: str
+) -> None:
+    body, turns = _call(models, first, second)
+    data = api.post(f"{PREFIX}/{calls}/speaker_diarize", files={"file": body}).json()["data"]
+    assert len(data["speakers"]) == 2
+    # Most of the speech answered inside each caller's turns is one speaker's, a
+    # different one for each caller.
+    mostly = []
+    for spans in turns.values():
+        held: dict[str, float] = {}
+        for s in data["segments"]:
+            held[s["speaker"]] = held.get(s["speaker"], 0.0) + sum(
+                max(0.0, min(s["end_ms"] / 1000, end) - max(s["start_ms"] / 1000, start))
+                for start, end in spans
+            )
+        speaker = max(held, key=held.__getitem__)
+        assert held[speaker] >= 0.8 * sum(held.values())
+        mostly.append(speaker)
+    assert mostly[0] != mostly[1]

@@ -109,14 +109,15 @@ class Recordings:
             segments = detector.segments(audio.samples) or detector.segments(
                 audio.samples, threshold=off_threshold(detector.threshold)
             )
+            narrowband = is_narrowband(upper_band_db(audio.samples, segments))
             diarization = diarizer.diarize(
                 audio.samples,
                 segments,
                 num_speakers=options.num_speakers,
                 min_speakers=options.min_speakers,
                 max_speakers=options.max_speakers,
+                phone_line=narrowband,
             )
-            narrowband = is_narrowband(upper_band_db(audio.samples, segments))
         return Conversation(audio.duration, diarization, Voices.of(diarization.voices, narrowband))
 
     def read(self, sample: Sample) -> StoredAudio:
