@@ -29,7 +29,14 @@ from voiceprint.audio.quality import is_narrowband, upper_band_db
 from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.changes import change_sample
-from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
+from voiceprint.diarization.diarizer import (
+    HOP,
+    PHONE_LINE_THRESHOLD,
+    WINDOW,
+    Diarizer,
+    KnownVoices,
+    windows_of,
+)
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import (
@@ -197,7 +204,8 @@ class IdentifyStream:
         before = self._audio.slice(max(self._part_from, change - INTERIM_SPAN), change)
         after = self._audio.slice(change, self._audio.end)
         pair = [self._voice.encoder.embed(before), self._voice.encoder.embed(after)]
-        return float(cosine_matrix(pair[0], pair[1])[0, 0]) < self._diarizer.threshold
+        bar = self._threshold(self._narrowband(np.concatenate([before, after])))
+        return float(cosine_matrix(pair[0], pair[1])[0, 0]) < bar
 
     def _on_vad(self, kind: str, offset: int) -> list[StreamEvent]:
         if kind == "start":
@@ -235,10 +243,12 @@ class IdentifyStream:
         missing = [span for span, v in zip(spans, vectors, strict=True) if v is None]
         fresh = iter(self._diarizer.embed_windows(turn, missing))
         embeddings = np.stack([v if v is not None else next(fresh) for v in vectors])
+        narrowband = self._narrowband(turn)
         diarization = self._diarizer.diarize_windows(
-            turn, segment, spans, embeddings, known=self._voices
-        )
-        voices = Voices.of(diarization.voices, self._narrowband(turn))
+            turn, segment, spans, embeddings, known=self._voices,
+            threshold=self._threshold(narrowband),
+        )  # fmt: skip
+        voices = Voices.of(diarization.voices, narrowband)
         ranked = self._ranked(voices)
         return [
             TurnAnswer(
@@ -269,6 +279,10 @@ class IdentifyStream:
 
     def _is_match(self, matches: list[Match]) -> bool:
         return bool(matches) and matches[0].score >= self.config.score
+
+    def _threshold(self, narrowband: bool) -> float:
+        """The diarizer's clustering bar: a phone line's for narrow-band speech."""
+        return PHONE_LINE_THRESHOLD if narrowband else self._diarizer.threshold
 
     @staticmethod
     def _narrowband(wave: np.ndarray) -> bool:
