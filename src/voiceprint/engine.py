@@ -124,7 +124,7 @@ class VoiceEngine:
             raise NotEnoughSpeech(speech_s, needed_s, policy.label)
         signal = measure(audio.samples, segments)
         consistency = self.voice_consistency(speech) if policy.check_enrolment else None
-        upper_band = upper_band_db(audio.samples, segments)
+        upper_band = upper_band_db(audio.samples, segments, audio.source_bits)
         quality = {
             "duration_s": round(audio.duration, 3),
             "speech_s": round(speech_s, 3),

@@ -28,14 +28,20 @@ def _close(a: np.ndarray, b: np.ndarray, tol: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("subtype", "tol"),
-    [("PCM_U8", 1 / 64), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6), ("FLOAT", 1e-7)],
+    ("subtype", "tol", "bits"),
+    [
+        ("PCM_U8", 1 / 64, 8),
+        ("PCM_16", 1e-4, 16),
+        ("PCM_24", 1e-6, 24),
+        ("PCM_32", 1e-6, 32),
+        ("FLOAT", 1e-7, None),
+    ],
 )
 def test_wav_encodings_decode_to_the_same_samples(
-    speech: np.ndarray, subtype: str, tol: float
+    speech: np.ndarray, subtype: str, tol: float, bits: int | None
 ) -> None:
     audio = decode_audio(wav_bytes(speech, TARGET_RATE, subtype))
-    assert audio.source_format == "wav"
+    assert audio.source_format == "wav" and audio.source_bits == bits
     _close(audio.samples, speech, tol)
 
 
@@ -77,12 +83,12 @@ def test_raw_pcm_uses_declared_rate_and_channels(speech: np.ndarray) -> None:
     assert audio8k.duration == pytest.approx(2 * len(speech) / TARGET_RATE, abs=1e-3)
 
 
-@pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])
-def test_compressed_formats(speech: np.ndarray, fmt: str) -> None:
+@pytest.mark.parametrize(("fmt", "bits"), [("FLAC", 16), ("OGG", None), ("MP3", None)])
+def test_compressed_formats(speech: np.ndarray, fmt: str, bits: int | None) -> None:
     buffer = io.BytesIO()
     soundfile.write(buffer, speech, TARGET_RATE, format=fmt)
     audio = decode_audio(buffer.getvalue())
-    assert audio.source_format == fmt.lower()
+    assert audio.source_format == fmt.lower() and audio.source_bits == bits
     assert abs(audio.duration - len(speech) / TARGET_RATE) < 0.1
 
 

@@ -42,6 +42,9 @@ class Audio:
     source_format: str  # "wav", "pcm", "flac", "ogg", "mp3"
     source_rate: int
     source_channels: int
+    # Bits of the source's integer samples (their rounding is a noise floor the speech
+    # never had); None for float and lossy sources.
+    source_bits: int | None = None
 
     @property
     def duration(self) -> float:
@@ -60,11 +63,12 @@ def decode_audio(
         raise InvalidAudio("the audio file is empty")
     fmt = sniff_format(data)
     if fmt == "wav":
-        samples, rate = _decode_wav(data)
+        samples, rate, bits = _decode_wav(data)
     elif fmt == "pcm":
         samples, rate = _decode_pcm(data, sample_rate, channels)
+        bits = 16
     else:
-        samples, rate = _decode_compressed(data, fmt)
+        samples, rate, bits = _decode_compressed(data, fmt)
     n_channels = samples.shape[1]
     _check_rate(rate)
     if not np.all(np.isfinite(samples)):
@@ -81,7 +85,7 @@ def decode_audio(
     mono = samples[:, 0] if n_channels == 1 else samples.mean(axis=1, dtype=np.float32)
     if rate != SAMPLE_RATE:
         mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
-    return Audio(mono, fmt, rate, n_channels)
+    return Audio(mono, fmt, rate, n_channels, bits)
 
 
 def sniff_format(data: bytes) -> str:
@@ -159,7 +163,7 @@ def _decode_pcm(data: bytes, sample_rate: int, channels: int) -> tuple[np.ndarra
     return samples.astype(np.float32) / 32768.0, sample_rate
 
 
-def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+def _decode_wav(data: bytes) -> tuple[np.ndarray, int, int | None]:
     fmt_chunk: memoryview | None = None
     payload: memoryview | None = None
     declared_riff = struct.unpack_from("<I", data, 4)[0]
@@ -209,16 +213,17 @@ def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     raw = payload[:usable]
     if tag == _WAVE_FORMAT_PCM and bits in (8, 16, 24, 32):
         samples = _pcm_to_float(raw, width)
+        integer_bits: int | None = bits
     elif tag == _WAVE_FORMAT_FLOAT and bits == 32:
-        samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        samples, integer_bits = np.frombuffer(raw, dtype="<f4").astype(np.float32), None
     elif tag == _WAVE_FORMAT_FLOAT and bits == 64:
-        samples = np.frombuffer(raw, dtype="<f8").astype(np.float32)
+        samples, integer_bits = np.frombuffer(raw, dtype="<f8").astype(np.float32), None
     else:
         raise InvalidAudio(
             f"WAV encoding (format tag {tag}, {bits} bits) is not supported; "
             "use PCM 8/16/24/32-bit or 32-bit float"
         )
-    return samples.reshape(-1, channels), rate
+    return samples.reshape(-1, channels), rate, integer_bits
 
 
 def _pcm_to_float(raw: memoryview, width: int) -> np.ndarray:
@@ -235,9 +240,15 @@ def _pcm_to_float(raw: memoryview, width: int) -> np.ndarray:
     return samples
 
 
-def _decode_compressed(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
+# libsndfile's lossless integer subtypes (FLAC), by bits; lossy ones have no such floor.
+_SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+
+
+def _decode_compressed(data: bytes, fmt: str) -> tuple[np.ndarray, int, int | None]:
     try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(io.BytesIO(data)) as source:
+            samples = source.read(dtype="float32", always_2d=True)
+            rate, bits = source.samplerate, _SUBTYPE_BITS.get(source.subtype)
     except Exception as exc:  # libsndfile's failures on hostile bytes are not one type
         # Its own words only: str(exc) names the in-memory file object, an internal.
         reason = getattr(exc, "error_string", "") or "corrupt, truncated or not supported"
@@ -245,4 +256,4 @@ def _decode_compressed(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
             f"the {fmt.upper()} stream could not be decoded ({reason}); send a valid "
             f"{fmt.upper()} file or WAV"
         ) from None
-    return samples, int(rate)
+    return samples, int(rate), bits

@@ -74,6 +74,12 @@ class StreamFormat:
     def frame_bytes(self) -> int:
         return self.channels * (2 if self.codec == "pcm" else 1)
 
+    @property
+    def source_bits(self) -> int | None:
+        """Bits of the integer samples that arrive (as ``Audio.source_bits``): 16 for
+        pcm; G.711's 8-bit codes are logarithmic, and Ogg is lossy."""
+        return 16 if self.codec == "pcm" and self.format != "ogg" else None
+
 
 class StreamDecoder:
     def __init__(self, stream_format: StreamFormat) -> None:

@@ -109,7 +109,7 @@ class Recordings:
             segments = detector.segments(audio.samples) or detector.segments(
                 audio.samples, threshold=off_threshold(detector.threshold)
             )
-            narrowband = is_narrowband(upper_band_db(audio.samples, segments))
+            narrowband = is_narrowband(upper_band_db(audio.samples, segments, audio.source_bits))
             diarization = diarizer.diarize(
                 audio.samples,
                 segments,

@@ -284,6 +284,6 @@ class IdentifyStream:
         """The diarizer's clustering bar: a phone line's for narrow-band speech."""
         return PHONE_LINE_THRESHOLD if narrowband else self._diarizer.threshold
 
-    @staticmethod
-    def _narrowband(wave: np.ndarray) -> bool:
-        return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))]))
+    def _narrowband(self, wave: np.ndarray) -> bool:
+        bits = self.config.audio.source_bits
+        return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))], bits))
