@@ -9,6 +9,7 @@ import soxr
 from tests.conftest import read_speech, speech_files, wav_bytes
 from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.audio.errors import NotEnoughSpeech, PoorQuality
+from voiceprint.audio.quality import rounding_power
 from voiceprint.embedding.provision import ModelPaths
 from voiceprint.engine import SpeechPolicy, VoiceEngine
 
@@ -131,3 +132,12 @@ def test_wideband_speech_in_16_bits_stays_wideband(engine: VoiceEngine) -> None:
     stored = decode_audio(wav_bytes(_speech("1688") * 0.1, RATE))  # 20 dB quieter
     assert stored.source_bits == 16
     assert not engine.analyse(stored, PROBE).quality["narrowband"]
+
+
+def test_rounding_noise_is_what_lands_in_the_16_khz_band() -> None:
+    step = 2.0**-15
+    assert rounding_power(16, 16000) == pytest.approx(3 * step**2 / 12)
+    # At 48 kHz the noise spreads to 24 kHz: a third of it lies below 8 kHz.
+    assert rounding_power(16, 48000) == pytest.approx(step**2 / 12)
+    assert rounding_power(24, 16000) == pytest.approx(3 * 2.0**-46 / 12)
+    assert rounding_power(None, 16000) == 0.0

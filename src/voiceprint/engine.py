@@ -21,6 +21,7 @@ from voiceprint.audio.quality import (
     check_enrolment,
     is_narrowband,
     measure,
+    rounding_power,
     upper_band_db,
 )
 from voiceprint.audio.vad import (
@@ -124,7 +125,8 @@ class VoiceEngine:
             raise NotEnoughSpeech(speech_s, needed_s, policy.label)
         signal = measure(audio.samples, segments)
         consistency = self.voice_consistency(speech) if policy.check_enrolment else None
-        upper_band = upper_band_db(audio.samples, segments, audio.source_bits)
+        rounding = rounding_power(audio.source_bits, audio.source_rate)
+        upper_band = upper_band_db(audio.samples, segments, rounding)
         quality = {
             "duration_s": round(audio.duration, 3),
             "speech_s": round(speech_s, 3),

@@ -72,11 +72,20 @@ def measure(wave: np.ndarray, segments: list[Segment]) -> SignalQuality:
     )
 
 
-def upper_band_db(
-    wave: np.ndarray, segments: list[Segment], source_bits: int | None = None
-) -> float | None:
+def rounding_power(source_bits: int | None, source_rate: int) -> float:
+    """Power per sample of a source's rounding noise (dithered) as it lies in the 16 kHz
+    samples: white up to the source's Nyquist, so a higher rate leaves less of it here.
+    0 for float and lossy sources (``source_bits`` None)."""
+    if not source_bits:
+        return 0.0
+    step = 2.0 ** (1 - source_bits)  # samples span [-1, 1)
+    return _DITHERED_ROUNDING * step**2 * min(1.0, SAMPLE_RATE / source_rate)
+
+
+def upper_band_db(wave: np.ndarray, segments: list[Segment], rounding: float = 0.0) -> float | None:
     """Power of the speech above 4.5 kHz relative to below 4 kHz, in dB; None if too short.
-    ``source_bits``: the source's integer sample width, whose rounding noise is not speech.
+    ``rounding``: the power per sample of the source's rounding noise (``rounding_power``),
+    which is not speech.
 
     Frames are taken inside each speech segment: joining segments end to end would
     put clicks, broadband energy, at every join.
@@ -98,9 +107,8 @@ def upper_band_db(
     low_end = _BAND_FFT // 4  # the bin of 4 kHz at 16 kHz
     high_start = _BAND_FFT * 9 // 32  # 4.5 kHz: the window's leakage from below 4 kHz stays out
     upper = float(power[high_start:].sum())
-    if source_bits:
-        step = 2.0 ** (1 - source_bits)  # samples span [-1, 1)
-        per_bin = _DITHERED_ROUNDING * step**2 * float(np.sum(window.astype(np.float64) ** 2))
+    if rounding:
+        per_bin = rounding * float(np.sum(window.astype(np.float64) ** 2))
         upper = max(upper - per_bin * frames_seen * len(power[high_start:]), 0.0)
     return round(_db(upper) - _db(float(power[:low_end].sum())), 1)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.audio.limits import SAMPLE_RATE
-from voiceprint.audio.quality import is_narrowband, upper_band_db
+from voiceprint.audio.quality import is_narrowband, rounding_power, upper_band_db
 from voiceprint.audio.vad import off_threshold
 from voiceprint.clock import now
 from voiceprint.diarization.diarizer import Diarizer
@@ -109,7 +109,8 @@ class Recordings:
             segments = detector.segments(audio.samples) or detector.segments(
                 audio.samples, threshold=off_threshold(detector.threshold)
             )
-            narrowband = is_narrowband(upper_band_db(audio.samples, segments, audio.source_bits))
+            rounding = rounding_power(audio.source_bits, audio.source_rate)
+            narrowband = is_narrowband(upper_band_db(audio.samples, segments, rounding))
             diarization = diarizer.diarize(
                 audio.samples,
                 segments,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceprint.audio.limits import SAMPLE_RATE, to_ms
-from voiceprint.audio.quality import is_narrowband, upper_band_db
+from voiceprint.audio.quality import is_narrowband, rounding_power, upper_band_db
 from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.changes import change_sample
@@ -285,5 +285,6 @@ class IdentifyStream:
         return PHONE_LINE_THRESHOLD if narrowband else self._diarizer.threshold
 
     def _narrowband(self, wave: np.ndarray) -> bool:
-        bits = self.config.audio.source_bits
-        return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))], bits))
+        source = self.config.audio
+        rounding = rounding_power(source.source_bits, source.sample_rate)
+        return is_narrowband(upper_band_db(wave, [Segment(0, len(wave))], rounding))
