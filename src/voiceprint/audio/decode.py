@@ -213,17 +213,16 @@ def _decode_wav(data: bytes) -> tuple[np.ndarray, int, int | None]:
     raw = payload[:usable]
     if tag == _WAVE_FORMAT_PCM and bits in (8, 16, 24, 32):
         samples = _pcm_to_float(raw, width)
-        integer_bits: int | None = bits
     elif tag == _WAVE_FORMAT_FLOAT and bits == 32:
-        samples, integer_bits = np.frombuffer(raw, dtype="<f4").astype(np.float32), None
+        samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
     elif tag == _WAVE_FORMAT_FLOAT and bits == 64:
-        samples, integer_bits = np.frombuffer(raw, dtype="<f8").astype(np.float32), None
+        samples = np.frombuffer(raw, dtype="<f8").astype(np.float32)
     else:
         raise InvalidAudio(
             f"WAV encoding (format tag {tag}, {bits} bits) is not supported; "
             "use PCM 8/16/24/32-bit or 32-bit float"
         )
-    return samples.reshape(-1, channels), rate, integer_bits
+    return samples.reshape(-1, channels), rate, bits if tag == _WAVE_FORMAT_PCM else None
 
 
 def _pcm_to_float(raw: memoryview, width: int) -> np.ndarray:

@@ -201,10 +201,11 @@ class IdentifyStream:
         than two windows of one speaker (the diarizer's bar). The segmentation alone also
         split one speaker's talk where the sound of the recording changed (about 3 times
         a minute in bench/stream_changes.py's talks); the voices ruled those out."""
-        before = self._audio.slice(max(self._part_from, change - INTERIM_SPAN), change)
+        first = max(self._part_from, change - INTERIM_SPAN)
+        before = self._audio.slice(first, change)
         after = self._audio.slice(change, self._audio.end)
         pair = [self._voice.encoder.embed(before), self._voice.encoder.embed(after)]
-        bar = self._threshold(self._narrowband(np.concatenate([before, after])))
+        bar = self._threshold(self._narrowband(self._audio.slice(first, self._audio.end)))
         return float(cosine_matrix(pair[0], pair[1])[0, 0]) < bar
 
     def _on_vad(self, kind: str, offset: int) -> list[StreamEvent]:
