@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import soxr
 
-from tests.conftest import read_speech, speech_files, wav_bytes
+from tests.conftest import call_in_16_bits, read_speech, speech_files, wav_bytes
 from voiceprint.audio.decode import Audio, decode_audio
 from voiceprint.audio.errors import NotEnoughSpeech, PoorQuality
 from voiceprint.audio.quality import rounding_power
@@ -114,13 +113,7 @@ def test_spinning_threads_change_no_embedding(engine: VoiceEngine, model_paths: 
 
 
 def test_a_call_stored_at_16_khz_in_16_bits_is_still_narrowband(engine: VoiceEngine) -> None:
-    # A real call, resampled to 16 kHz, 6 dB quieter, stored as 16-bit WAV with TPDF
-    # dither (what common tools do): the dither's noise fills the band above 4 kHz.
-    wave, rate = read_speech(speech_files("telephone", "caller_009a374c6c")[0])
-    wide = soxr.resample(wave, rate, RATE).astype(np.float32) * 0.5
-    step = 2.0**-15
-    dither = np.random.default_rng(0).triangular(-step, 0.0, step, len(wide))
-    stored = decode_audio(wav_bytes(np.clip(wide + dither, -1.0, 1.0), RATE))
+    stored = decode_audio(call_in_16_bits())
     assert stored.source_bits == 16
     assert engine.analyse(stored, PROBE).quality["narrowband"]
     # Taken for speech, the rounding noise alone made the call wide-band.

@@ -222,8 +222,8 @@ def _cmd_reembed(args: argparse.Namespace) -> int:
         left = len(stale_samples(stored.sessions, voice.model_id))
     print(
         f"re-embedded {report.done} samples with {voice.model_id} in {report.seconds:.1f} s "
-        f"({report.per_second:.1f} samples/s); {report.failed} failed; {left} left on "
-        "another model"
+        f"({report.per_second:.1f} samples/s); {report.remeasured} measured again; "
+        f"{report.failed} failed; {left} left to do"
     )
     return 1 if left else 0
 

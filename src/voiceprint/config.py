@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     reembed_on_start: bool = Field(
         default=True,
         description="At start, re-embed voiceprints another model made (from their stored "
-        "audio). Off: such voiceprints answer 4307 until `voiceprint reembed` runs.",
+        "audio), and measure again quality reports an earlier analysis measured. Off: "
+        "voiceprints of another model answer 4307 until `voiceprint reembed` runs.",
     )
     host: str = Field(default="127.0.0.1", description="Address `voiceprint serve` binds to.")
     port: int = Field(default=8000, description="Port `voiceprint serve` listens on.")

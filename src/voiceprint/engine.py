@@ -25,6 +25,7 @@ from voiceprint.audio.quality import (
     upper_band_db,
 )
 from voiceprint.audio.vad import (
+    Segment,
     SpeechDetector,
     StreamingSpeechDetector,
     speech_only,
@@ -38,6 +39,11 @@ from voiceprint.scoring.scorer import normalize
 
 MAX_EMBED_SECONDS = 30
 MAX_EMBED_SAMPLES = MAX_EMBED_SECONDS * SAMPLE_RATE
+# What the quality report's measures mean, stored with each sample so that reports an
+# earlier revision measured are measured again from the stored audio (``reembed``).
+# 2: the band test takes off the rounding noise of a source's integer samples, so a call
+# stored at 16 kHz in 16 bits is narrow-band (it was not before).
+QUALITY_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,15 @@ class SpeechPolicy:
     label: str  # what the recording is for, as error messages name it
     min_speech_s: float
     check_enrolment: bool = False
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What a recording holds before anything is embedded: its speech and quality report."""
+
+    segments: list[Segment]
+    speech_s: float
+    quality: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,18 @@ class VoiceEngine:
         Refuses audio with less speech than the policy asks for; for an enrolment
         also audio that is clipped, too noisy, or holds more than one voice.
         """
+        examined = self.examine(audio, policy)
+        # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
+        # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.
+        # Long clips are cut to MAX_EMBED_SECONDS from the first speech: the network's
+        # memory grows with length (peak RSS 397 MB at 30 s, 1146 MB at 130 s).
+        start = examined.segments[0].start if len(audio.samples) > MAX_EMBED_SAMPLES else 0
+        with STAGE.labels("embedding").time():
+            embedding = self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES])
+        return VoiceSample(embedding, examined.speech_s, audio, examined.quality)
+
+    def examine(self, audio: Audio, policy: SpeechPolicy) -> Examined:
+        """``analyse`` up to the embedding: the speech check and the quality report."""
         with STAGE.labels("vad").time():
             segments = self.detector.segments(audio.samples)
         speech = speech_only(audio.samples, segments)
@@ -139,19 +166,7 @@ class VoiceEngine:
         }
         if policy.check_enrolment:
             check_enrolment(signal, consistency, self.encoder.spec.min_voice_consistency)
-        # The whole clip, not only the VAD segments: on ../shared/data trimming to speech
-        # raised the EER (docs/accuracy.md), so VAD measures and gates but does not cut.
-        # Long clips are cut to MAX_EMBED_SECONDS from the first speech: the network's
-        # memory grows with length (peak RSS 397 MB at 30 s, 1146 MB at 130 s).
-        start = segments[0].start if len(audio.samples) > MAX_EMBED_SAMPLES else 0
-        with STAGE.labels("embedding").time():
-            embedding = self.encoder.embed(audio.samples[start : start + MAX_EMBED_SAMPLES])
-        return VoiceSample(
-            embedding,
-            speech_s,
-            audio,
-            quality,
-        )
+        return Examined(segments, speech_s, quality)
 
     def voice_consistency(self, speech: np.ndarray) -> float | None:
         """How alike the parts of the speech sound: the lowest similarity of one part to the

@@ -104,11 +104,12 @@ def build_runtime(
     trail = AuditTrail(sessions, result_code)
     if settings.reembed_on_start:
         report = reembed(sessions, vault, models.voice, trail)
-        if report.done or report.failed:
+        if report.done or report.remeasured or report.failed:
             log.info(
-                "re-embedded %d samples for %s (%d failed) in %.1f s",
+                "re-embedded %d samples for %s, measured %d again (%d failed) in %.1f s",
                 report.done,
                 models.voice.model_id,
+                report.remeasured,
                 report.failed,
                 report.seconds,
             )

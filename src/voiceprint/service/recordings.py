@@ -20,7 +20,7 @@ from voiceprint.audio.quality import is_narrowband, rounding_power, upper_band_d
 from voiceprint.audio.vad import off_threshold
 from voiceprint.clock import now
 from voiceprint.diarization.diarizer import Diarizer
-from voiceprint.engine import SpeechPolicy, VoiceEngine, VoiceSample
+from voiceprint.engine import QUALITY_REVISION, SpeechPolicy, VoiceEngine, VoiceSample
 from voiceprint.metrics import STAGE
 from voiceprint.scoring.scorer import Voices
 from voiceprint.service.conversations import Conversation, DiarizeOptions
@@ -83,6 +83,7 @@ class Recordings:
                     model_id=self.model_id,
                     speech_seconds=round(voice.speech_s, 3),
                     quality=voice.quality,
+                    quality_revision=QUALITY_REVISION,
                     created_at=created_at,
                 )
                 self.vault.fill(sample, upload.data, voice.embedding, workspace_id)

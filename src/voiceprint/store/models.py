@@ -126,6 +126,9 @@ class Sample(Base):
     model_id: Mapped[str] = mapped_column(String(64), index=True)
     speech_seconds: Mapped[float] = mapped_column(Float)
     quality: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Which revision of the analysis measured ``quality`` (engine.QUALITY_REVISION; rows
+    # stored before revision 0006 hold 1), so ``reembed`` can measure older ones again.
+    quality_revision: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[int] = mapped_column(BigInteger)
     key_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
