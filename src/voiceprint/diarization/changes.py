@@ -6,6 +6,11 @@ speaker who holds the latest second after another spoke at least a second
 before them; the part before the change can then be answered at once instead
 of when the turn ends. Short interjections of someone else inside a speaker's
 talk (a backchannel, a cough) are not a change.
+
+The segmentation often hears two voices of one kind (two men reading, two
+callers) as one local speaker. Then the turn's windows, clustered as the
+diarizer clusters them, may still tell the speaker of the newest windows from
+the one before (``window_change``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from voiceprint.audio.limits import SAMPLE_RATE
+from voiceprint.diarization.clustering import cluster
 from voiceprint.diarization.reconstruction import runs
 from voiceprint.diarization.segmentation import FRAME_OFFSET, FRAME_STEP
 
@@ -57,3 +63,17 @@ def change_sample(activity: np.ndarray) -> int | None:
     """The sample of the window where the speaker now speaking took over, if one did."""
     frame = change_frame(activity)
     return None if frame is None else FRAME_OFFSET + FRAME_STEP * frame
+
+
+def window_change(embeddings: np.ndarray, hop: int, window: int, threshold: float) -> int | None:
+    """The sample where the speaker of the newest windows took over, by the windows'
+    clusters (``embeddings``: one window every ``hop`` samples from the turn's start, each
+    ``window`` long), placed half-way between the centres of the last window of someone
+    else and the first of the run of the speaker now; None when that speaker holds the
+    whole turn. A speaker is at least two windows (``cluster``'s smallest), so both sides
+    hold over a second of speech."""
+    labels = cluster(embeddings, threshold)
+    first = len(labels)
+    while first > 0 and labels[first - 1] == labels[-1]:
+        first -= 1
+    return None if first == 0 else (first - 1) * hop + (window + hop) // 2

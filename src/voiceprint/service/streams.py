@@ -28,7 +28,7 @@ from voiceprint.audio.limits import SAMPLE_RATE, to_ms
 from voiceprint.audio.quality import is_narrowband, rounding_power, upper_band_db
 from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
-from voiceprint.diarization.changes import change_sample
+from voiceprint.diarization.changes import change_sample, window_change
 from voiceprint.diarization.diarizer import (
     HOP,
     PHONE_LINE_THRESHOLD,
@@ -189,23 +189,29 @@ class IdentifyStream:
         at = change_sample(
             self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
         )
-        if at is None or not self._voices_differ(start + at):
+        bar = self._threshold(self._narrowband(self._audio.slice(self._part_from, self._audio.end)))
+        if at is not None:
+            change: int | None = start + at
+        else:
+            windows = np.stack([self._windows[offset] for offset in sorted(self._windows)])
+            found = window_change(windows, HOP, WINDOW, bar)
+            change = None if found is None else self._part_from + found
+        if change is None or not self._voices_differ(change, bar):
             return []
-        finals = self._answers(self._part_from, start + at)
-        self._new_part(start + at)
+        finals = self._answers(self._part_from, change)
+        self._new_part(change)
         self._embed_windows()
         return finals
 
-    def _voices_differ(self, change: int) -> bool:
-        """Whether the voices either side of a change the segmentation heard are less alike
-        than two windows of one speaker (the diarizer's bar). The segmentation alone also
+    def _voices_differ(self, change: int, bar: float) -> bool:
+        """Whether the voices either side of a change heard are less alike than two
+        windows of one speaker (the diarizer's ``bar``). The segmentation alone also
         split one speaker's talk where the sound of the recording changed (about 3 times
         a minute in bench/stream_changes.py's talks); the voices ruled those out."""
         first = max(self._part_from, change - INTERIM_SPAN)
         before = self._audio.slice(first, change)
         after = self._audio.slice(change, self._audio.end)
         pair = [self._voice.encoder.embed(before), self._voice.encoder.embed(after)]
-        bar = self._threshold(self._narrowband(self._audio.slice(first, self._audio.end)))
         return float(cosine_matrix(pair[0], pair[1])[0, 0]) < bar
 
     def _on_vad(self, kind: str, offset: int) -> list[StreamEvent]:
