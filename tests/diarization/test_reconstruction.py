@@ -48,12 +48,33 @@ def test_vad_speech_moves_only_where_windows_that_know_its_speaker_hear_another(
     first = seg.frame_samples(0) // FRAME_STEP
     primary = np.full(total, -1)
     primary[first[0:450]] = 0  # the VAD's embeddings lumped both into speaker 0
-    heard = relabelled(seg, primary, {(0, 0): 0, (0, 1): 1}, speakers=2)
+    heard = relabelled(seg, primary, {(0, 0): 0, (0, 1): 1}, speakers=2, phone_line=False)
     assert (heard[first[300:450]] == 1).all()  # local 1 speaks there, local 0 is silent
     assert (heard[first[0:300]] == 0).all() and (heard[first[460:]] == -1).all()
     # A window that does not hold speaker 0 as a local speaker has no say over its frames:
     # its one local speaker may cover two people.
-    assert np.array_equal(relabelled(seg, primary, {(0, 1): 1}, speakers=2), primary)
+    alone = relabelled(seg, primary, {(0, 1): 1}, speakers=2, phone_line=False)
+    assert np.array_equal(alone, primary)
+
+
+def test_only_windows_that_know_both_speakers_weigh_one_against_the_other() -> None:
+    # Two windows over the same 5 s: the first holds speaker 0 and a newcomer (speaker 1)
+    # apart; the second hears them as one local speaker, linked to speaker 0.
+    starts = np.array([0, 0])
+    speaking = np.zeros((2, FRAMES, 3), np.float32)
+    speaking[0, 0:300, 0] = 0.9
+    speaking[0, 300:450, 1] = 0.9
+    speaking[1, 0:450, 0] = 0.9
+    seg = Segmentation(starts, speaking > 0.5, speaking)
+    total = -(-10 * 16000 // FRAME_STEP)
+    first = seg.frame_samples(0) // FRAME_STEP
+    primary = np.full(total, -1)
+    primary[first[0:450]] = 0
+    linked = {(0, 0): 0, (0, 1): 1, (1, 0): 0}
+    heard = relabelled(seg, primary, linked, speakers=2, phone_line=False)
+    assert (heard[first[300:450]] == 1).all() and (heard[first[0:300]] == 0).all()
+    # Over a phone line the second window has its say too, and the frames stay.
+    assert np.array_equal(relabelled(seg, primary, linked, speakers=2, phone_line=True), primary)
 
 
 def test_runs_are_each_speakers_stretches_by_start() -> None:

@@ -137,11 +137,14 @@ class Diarizer:
             threshold=PHONE_LINE_THRESHOLD if phone_line else self.threshold,
         )
         room = 0 if num_speakers is not None else (max_speakers or 99) - found.speakers
-        return self.with_missed_speech(wave, found, room)
+        return self.with_missed_speech(wave, found, room, phone_line=phone_line)
 
-    def with_missed_speech(self, wave: np.ndarray, found: Diarization, room: int) -> Diarization:
+    def with_missed_speech(
+        self, wave: np.ndarray, found: Diarization, room: int, *, phone_line: bool = False
+    ) -> Diarization:
         """``found`` (the VAD's speech) with the speech the segmentation hears beyond it,
-        and up to ``room`` speakers the VAD's speech did not hold apart."""
+        and up to ``room`` speakers the VAD's speech did not hold apart (``phone_line``:
+        see ``reconstruction.relabelled``)."""
         primary = np.full(-(-len(wave) // FRAME_STEP), -1)
         for t in found.turns:
             primary[t.start // FRAME_STEP : -(-t.end // FRAME_STEP)] = t.speaker
@@ -151,7 +154,7 @@ class Diarizer:
         )
         if len(voices) == 0:
             return found
-        heard = relabelled(seg, primary, linked, len(voices))
+        heard = relabelled(seg, primary, linked, len(voices), phone_line=phone_line)
         moved = heard != primary
         active = speakers_per_frame(seg, heard, linked, len(voices))
         held = np.flatnonzero((primary >= 0) & ~moved)
