@@ -189,14 +189,16 @@ class IdentifyStream:
         at = change_sample(
             self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
         )
-        bar = self._threshold(self._narrowband(self._audio.slice(self._part_from, self._audio.end)))
+        bar = self._threshold(self._narrowband(self._audio.slice(start, self._audio.end)))
         if at is not None:
             change: int | None = start + at
         else:
             windows = np.stack([self._windows[offset] for offset in sorted(self._windows)])
             found = window_change(windows, HOP, WINDOW, bar)
             change = None if found is None else self._part_from + found
-        if change is None or not self._voices_differ(change, bar):
+        # A change is one just heard, as in the segmentation's span; an older one the windows
+        # place is left to the turn's end.
+        if change is None or change < start or not self._voices_differ(change, bar):
             return []
         finals = self._answers(self._part_from, change)
         self._new_part(change)
