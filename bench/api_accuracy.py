@@ -11,7 +11,9 @@ last; the probes are then the utterances left):
 
 * genuine probes: the members' other utterances (top-1; rejected: own score < 50);
 * strangers: the set's utterances of people outside the group, single-utterance
-  distractors included (accepted: best score >= 50);
+  distractors included (accepted: best score >= 50); in a set whose speakers all fit in one
+  group (FSDD, AISHELL's two), each speaker in turn is also the stranger to a group of
+  the others;
 * EER over the returned scores (own voiceprint vs the others).
 
 Large groups (``--large 100 300 1000``): one group of N voiceprints of the speakers of
@@ -151,6 +153,17 @@ def enrol(
     return feature, used
 
 
+def strangers_best(
+    client: httpx.Client, group: str, utterances: list[Utterance], condition: str, enrolled: int
+) -> list[list[float] | None]:
+    """Each stranger's scores against the group (None where the probe is refused)."""
+    out: list[list[float] | None] = []
+    for u in utterances:
+        answer = identify(client, group, upload(u, condition), enrolled)
+        out.append(None if answer is None else list(answer[0].values()))
+    return out
+
+
 def evaluate_set(
     server: BenchServer, name: str, utterances: list[Utterance], condition: str, how: str
 ) -> dict[str, object]:
@@ -160,9 +173,11 @@ def evaluate_set(
     eligible = sorted(s for s, us in by_speaker.items() if len(us) >= 2)
     target: list[float] = []
     nontarget: list[float] = []
-    genuine = correct = rejected = undecided = strangers = accepted = refused = 0
+    genuine = correct = rejected = undecided = refused = 0
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
-        for members in groups_of(eligible):
+        groups = groups_of(eligible)
+        best: list[list[float] | None] = []
+        for members in groups:
             group = client.post(PREFIX, json={"name": f"{name}"[:20]}).json()["data"]["id"]
             enrolled: dict[str, tuple[str, int]] = {}
             for speaker in members:
@@ -186,16 +201,24 @@ def evaluate_set(
                     rejected += own < 50
                     undecided += own < 50 and decision == TOO_LITTLE_SPEECH
             outsiders = [u for s, us in by_speaker.items() if s not in members for u in us]
-            for u in outsiders:
-                answer = identify(client, group, upload(u, condition), len(enrolled))
-                if answer is None:
-                    refused += 1
-                    continue
-                scores, _ = answer
-                strangers += 1
-                nontarget.extend(scores.values())
-                accepted += max(scores.values()) >= 50
+            outside = strangers_best(client, group, outsiders, condition, len(enrolled))
+            nontarget.extend(v for b in outside if b is not None for v in b)
+            best += outside
             client.delete(f"{PREFIX}/{group}")
+            # A set too small for a stranger beside a whole group (FSDD's 6 speakers): each
+            # speaker in turn is the stranger to a group of all the others. Their scores are
+            # decided among fewer voiceprints, so they count as strangers, not in the EER.
+            if len(groups) == 1:
+                for outsider in members:
+                    group = client.post(PREFIX, json={"name": f"{name}"[:20]}).json()["data"]["id"]
+                    others = [s for s in members if s != outsider]
+                    made = [enrol(client, group, s, by_speaker[s], condition, how) for s in others]
+                    count = sum(m is not None for m in made)
+                    best += strangers_best(client, group, by_speaker[outsider], condition, count)
+                    client.delete(f"{PREFIX}/{group}")
+        refused += sum(b is None for b in best)
+        scored = [b for b in best if b is not None]
+        strangers, accepted = len(scored), sum(max(b) >= 50 for b in scored)
     set_eer, _ = eer(np.array(target), np.array(nontarget)) if target else (float("nan"), 0)
     return {
         "set": name,
