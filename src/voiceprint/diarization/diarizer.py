@@ -105,6 +105,10 @@ class Diarizer:
         self.voice = voice
         self.threshold = threshold
 
+    def threshold_for(self, phone_line: bool) -> float:
+        """The clustering's bar: a phone line's for narrow-band speech."""
+        return PHONE_LINE_THRESHOLD if phone_line else self.threshold
+
     def embed_windows(self, wave: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
         rows = [
             self.voice.encoder.embed_batch([wave[s:e] for s, e in spans[i : i + BATCH]])
@@ -134,7 +138,7 @@ class Diarizer:
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
-            threshold=PHONE_LINE_THRESHOLD if phone_line else self.threshold,
+            threshold=self.threshold_for(phone_line),
         )
         room = 0 if num_speakers is not None else (max_speakers or 99) - found.speakers
         return self.with_missed_speech(wave, found, room, phone_line=phone_line)

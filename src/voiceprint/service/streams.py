@@ -29,14 +29,7 @@ from voiceprint.audio.quality import is_narrowband, rounding_power, upper_band_d
 from voiceprint.audio.stream import StreamAudio, StreamDecoder, StreamFormat
 from voiceprint.audio.vad import Segment
 from voiceprint.diarization.changes import change_sample, window_change
-from voiceprint.diarization.diarizer import (
-    HOP,
-    PHONE_LINE_THRESHOLD,
-    WINDOW,
-    Diarizer,
-    KnownVoices,
-    windows_of,
-)
+from voiceprint.diarization.diarizer import HOP, WINDOW, Diarizer, KnownVoices, windows_of
 from voiceprint.engine import VoiceEngine
 from voiceprint.scoring.ranking import Candidate, Match, rank
 from voiceprint.scoring.scorer import (
@@ -189,7 +182,9 @@ class IdentifyStream:
         at = change_sample(
             self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
         )
-        bar = self._threshold(self._narrowband(self._audio.slice(start, self._audio.end)))
+        bar = self._diarizer.threshold_for(
+            self._narrowband(self._audio.slice(start, self._audio.end))
+        )
         if at is not None:
             change: int | None = start + at
         else:
@@ -255,7 +250,7 @@ class IdentifyStream:
         narrowband = self._narrowband(turn)
         diarization = self._diarizer.diarize_windows(
             turn, segment, spans, embeddings, known=self._voices,
-            threshold=self._threshold(narrowband),
+            threshold=self._diarizer.threshold_for(narrowband),
         )  # fmt: skip
         voices = Voices.of(diarization.voices, narrowband)
         ranked = self._ranked(voices)
@@ -288,10 +283,6 @@ class IdentifyStream:
 
     def _is_match(self, matches: list[Match]) -> bool:
         return bool(matches) and matches[0].score >= self.config.score
-
-    def _threshold(self, narrowband: bool) -> float:
-        """The diarizer's clustering bar: a phone line's for narrow-band speech."""
-        return PHONE_LINE_THRESHOLD if narrowband else self._diarizer.threshold
 
     def _narrowband(self, wave: np.ndarray) -> bool:
         source = self.config.audio
