@@ -163,6 +163,30 @@ def test_the_part_before_a_change_is_answered_before_the_turn_ends(
     assert after[0]["start_ms"] == before[0]["end_ms"]
 
 
+def test_a_change_the_segmentation_does_not_hear_is_answered_before_the_turn_ends(
+    live: Server, setup: dict[str, str], models: Models
+) -> None:
+    """Two men reading, whom the segmentation hears as one voice (tests/diarization/
+    test_changes.py): the turn's windows tell them apart."""
+
+    def talk(speaker: str) -> np.ndarray:  # 5 s of recordings not enrolled, pauses cut out
+        waves = [read_speech(path)[0] for path in speech_files("librispeech", speaker)[1:]]
+        speech = [speech_only(w, models.voice.detector.segments(w)) for w in waves]
+        return np.concatenate(speech)[: 5 * 16000]
+
+    with _open(live, setup) as ws:
+        json.loads(ws.recv(timeout=30))
+        _append(ws, _pcm(np.concatenate([talk("1688"), talk("1998"), np.zeros(16000)])))
+        ws.send(json.dumps({"id": "end", "event_type": "input_audio_buffer.complete"}))
+        events = _until(ws, "input_audio_buffer.completed")
+    kinds = [e["event_type"] for e in events]
+    assert kinds.count("input_audio_buffer.speech_stopped") == 1  # one turn
+    before = _finals(events[: kinds.index("input_audio_buffer.speech_stopped")])
+    # The windows place a change to within their hop, 0.75 s.
+    assert len(before) == 1 and abs(before[0]["end_ms"] - 5000) < 750
+    assert before[0]["feature_score_list"][0]["feature_id"] == setup["1688"]
+
+
 def test_g711_at_8khz_and_the_query_string_token(live: Server, setup: dict[str, str]) -> None:
     import soxr
 

@@ -77,6 +77,24 @@ def test_only_windows_that_know_both_speakers_weigh_one_against_the_other() -> N
     assert np.array_equal(relabelled(seg, primary, linked, speakers=2, phone_line=True), primary)
 
 
+def test_two_local_speakers_of_one_speaker_speak_for_them_together() -> None:
+    # The segmentation splits a newcomer's talk over two local speakers, both linked to
+    # speaker 1 (``newcomers.place`` may link them so); the VAD gave it all to speaker 0.
+    activity = np.zeros((FRAMES, 3), dtype=bool)
+    activity[0:300, 0] = True
+    activity[300:375, 1] = True
+    activity[375:450, 2] = True
+    seg = _one_window(activity)
+    total = -(-10 * 16000 // FRAME_STEP)
+    first = seg.frame_samples(0) // FRAME_STEP
+    primary = np.full(total, -1)
+    primary[first[0:450]] = 0
+    linked = {(0, 0): 0, (0, 1): 1, (0, 2): 1}
+    for phone_line in (False, True):
+        heard = relabelled(seg, primary, linked, speakers=2, phone_line=phone_line)
+        assert (heard[first[300:450]] == 1).all() and (heard[first[0:300]] == 0).all()
+
+
 def test_runs_are_each_speakers_stretches_by_start() -> None:
     active = np.array([[1, 0], [1, 1], [0, 1], [0, 0], [1, 0]], dtype=bool)
     assert runs(active) == [(0, 2, 0), (1, 3, 1), (4, 5, 0)]

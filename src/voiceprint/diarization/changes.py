@@ -26,6 +26,10 @@ RECENT = SAMPLE_RATE  # who holds the last second is the speaker now
 NOW_HOLDS = int(0.6 * SAMPLE_RATE)  # ...if they speak alone for most of it
 BEFORE = SAMPLE_RATE  # the speaker before must have said at least this much
 MIN_RUN = int(0.3 * SAMPLE_RATE)  # a shorter run of another speaker is an interjection
+# The windows' speaker now holds at least this many of the latest windows (over a second
+# of speech at the diarizer's 1.5 s windows and 0.75 s hop), as a speaker of ``cluster``
+# holds at least two windows.
+MIN_RUN_WINDOWS = 2
 
 
 def _frames(samples: int) -> int:
@@ -70,10 +74,12 @@ def window_change(embeddings: np.ndarray, hop: int, window: int, threshold: floa
     clusters (``embeddings``: one window every ``hop`` samples from the turn's start, each
     ``window`` long), placed half-way between the centres of the last window of someone
     else and the first of the run of the speaker now; None when that speaker holds the
-    whole turn. A speaker is at least two windows (``cluster``'s smallest), so both sides
-    hold over a second of speech."""
+    whole turn. The speaker now must hold the last MIN_RUN_WINDOWS windows: one window
+    unlike those before it (a cough, a backchannel heard twice in a turn) is no change."""
     labels = cluster(embeddings, threshold)
     first = len(labels)
     while first > 0 and labels[first - 1] == labels[-1]:
         first -= 1
-    return None if first == 0 else (first - 1) * hop + (window + hop) // 2
+    if first == 0 or len(labels) - first < MIN_RUN_WINDOWS:
+        return None
+    return (first - 1) * hop + (window + hop) // 2

@@ -140,17 +140,21 @@ def relabelled(
     knowing = np.zeros(total, np.float32)  # windows that know the frame's speaker
     for w in range(len(seg.starts)):
         grid, inside = grid_of(seg, w, total)
-        local = {linked[w, k]: k for k in range(seg.activity.shape[2]) if (w, k) in linked}
-        speaking = seg.speaking[w][inside]
-        for p, kp in local.items():
+        # Each speaker the window knows, with the probability that they speak: summed
+        # where two local speakers of the window are linked to the one speaker.
+        local: dict[int, np.ndarray] = {}
+        for k in range(seg.activity.shape[2]):
+            if (w, k) in linked:
+                local[linked[w, k]] = local.get(linked[w, k], 0.0) + seg.speaking[w, inside, k]
+        for p, speaks in local.items():
             rows = np.flatnonzero(primary[grid] == p)
             frames = grid[rows]
-            own_any[frames] += speaking[rows, kp]
+            own_any[frames] += speaks[rows]
             knowing[frames] += 1
-            for c, kc in local.items():
+            for c, other_speaks in local.items():
                 if c != p:
-                    heard[frames, c] += speaking[rows, kc]
-                    own[frames, c] += speaking[rows, kp]
+                    heard[frames, c] += other_speaks[rows]
+                    own[frames, c] += speaks[rows]
                     both[frames, c] += 1
     if phone_line:
         heard /= np.maximum(knowing, 1)[:, None]

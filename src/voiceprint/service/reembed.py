@@ -9,8 +9,8 @@ is measured again the same way, without embedding it again: its narrow-band flag
 decides which curve scores it. So the work
 is idempotent (a second run finds nothing to do), resumable and safe to kill
 at any moment (what was committed stays done; the rest is found next time),
-and two processes doing it at once only duplicate effort. A run that re-embeds
-anything writes one audit row.
+and two processes doing it at once only duplicate effort. A run that finds anything
+to re-embed or measure again writes one audit row.
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def _reembed(
         with sessions() as session:
             sample = session.get(Sample, sample_id)
             if sample is None or (
-                sample.model_id == voice.model_id and sample.quality_revision == QUALITY_REVISION
+                sample.model_id == voice.model_id and sample.quality_revision >= QUALITY_REVISION
             ):
-                continue  # deleted or done meanwhile
+                continue  # deleted or done meanwhile (by this analysis or a newer one)
             old_model, old_revision = sample.model_id, sample.quality_revision
             quality, feature_id = dict(sample.quality), sample.feature_id
             rate, channels = sample.source_rate or SAMPLE_RATE, sample.source_channels or 1
@@ -133,9 +133,10 @@ def _reembed(
                 )
                 .values(**values)
             )
-            if updated.rowcount:
-                group_id = session.scalar(select(Feature.group_id).where(Feature.id == feature_id))
-                mark_changed(session, group_id, [feature_id])
+            if not updated.rowcount:
+                continue  # another process changed it meanwhile: its work counts there
+            group_id = session.scalar(select(Feature.group_id).where(Feature.id == feature_id))
+            mark_changed(session, group_id, [feature_id])
         if embedding is None:
             remeasured += 1
         else:

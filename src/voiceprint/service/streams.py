@@ -5,12 +5,13 @@ starts and stops. While a turn goes on, every further second of it gets an
 interim answer (its last 3 s, scored against the group as ``speaker_identify``
 scores a probe), and its diarization windows are embedded as their audio
 arrives. When the newest window sounds unlike the part of the turn so far, the
-turn's latest seconds go through the segmentation model (``diarization.changes``):
-when another speaker has taken over without a pause, the part before the
-change is answered then and there, and the turn goes on as a new part. When the
-turn stops, its last part is diarized from those windows, so a change the
-segmentation did not hear is still caught, and each speaker's part gets a final
-answer, scored from all of that speaker's speech in the part.
+turn's latest seconds go through the segmentation model (``diarization.changes``),
+and where it hears one voice the part's windows are clustered as the diarizer
+clusters them: when another speaker has taken over without a pause in the latest
+seconds, the part before the change is answered then and there, and the turn goes
+on as a new part. When the turn stops, its last part is diarized from those
+windows, so a change found neither way is still caught, and each speaker's part
+gets a final answer, scored from all of that speaker's speech in the part.
 
 The final answers are worked out as soon as a silence begins, while the VAD
 waits to see whether it lasts, and sent when it has: so they come about as
