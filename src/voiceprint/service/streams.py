@@ -180,12 +180,9 @@ class IdentifyStream:
             return []
         self._suspect = False
         start = max(self._part_from, self._audio.end - CHANGE_SPAN)
-        at = change_sample(
-            self._voice.segmenter.activity(self._audio.slice(start, self._audio.end))
-        )
-        bar = self._diarizer.threshold_for(
-            self._narrowband(self._audio.slice(start, self._audio.end))
-        )
+        latest = self._audio.slice(start, self._audio.end)
+        at = change_sample(self._voice.segmenter.activity(latest))
+        bar = self._diarizer.threshold_for(self._narrowband(latest))
         if at is not None:
             change: int | None = start + at
         else:
