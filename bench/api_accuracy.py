@@ -156,7 +156,10 @@ def enrol(
 def strangers_best(
     client: httpx.Client, group: str, utterances: list[Utterance], condition: str, enrolled: int
 ) -> list[list[float] | None]:
-    """Each stranger's scores against the group (None where the probe is refused)."""
+    """Each stranger's scores against the group (None where the probe is refused); none
+    when nobody is enrolled, where a stranger has no chance to pass (nor a valid top_k)."""
+    if enrolled == 0:
+        return []
     out: list[list[float] | None] = []
     for u in utterances:
         answer = identify(client, group, upload(u, condition), enrolled)

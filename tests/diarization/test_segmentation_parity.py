@@ -59,3 +59,5 @@ def test_windows_cover_the_whole_recording() -> None:
     starts = window_starts(27 * 16000)
     assert starts.tolist() == [0, 80000, 160000, 240000, 272000]  # the last ends with the recording
     assert starts[-1] + WINDOW == 27 * 16000
+    # A recording a few samples over a multiple of the step is not read twice at its end.
+    assert window_starts(30 * 16000 + 1).tolist() == [0, 80000, 160000, 240000, 320001]

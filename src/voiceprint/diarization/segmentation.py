@@ -54,7 +54,11 @@ def window_starts(length: int) -> np.ndarray:
     if length <= WINDOW:
         return np.zeros(1, dtype=np.int64)
     starts = list(range(0, length - WINDOW + 1, STEP))
-    if starts[-1] + WINDOW < length:
+    if length - WINDOW - starts[-1] < FRAME_STEP:
+        # A window less than a frame later would hear the same frames again (a 30 s
+        # recording of 480,001 samples read its last 10 s twice): this one ends it instead.
+        starts[-1] = length - WINDOW
+    else:
         starts.append(length - WINDOW)
     return np.array(starts, dtype=np.int64)
 
