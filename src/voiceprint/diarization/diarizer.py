@@ -20,6 +20,7 @@ voices stay as they were, and the turns the VAD found keep their edges.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,12 @@ MIN_WINDOW = int(0.5 * SAMPLE_RATE)  # shorter speech takes its neighbours' spea
 FRAME = SAMPLE_RATE // 100
 MIN_TURN = int(0.3 * SAMPLE_RATE)  # a shorter run inside speech joins its neighbour
 BATCH = 8  # windows per inference: larger batches ran no faster and held 150 MB more
+# Batches of windows embedded at once: while one runs, the next one's features are
+# computed (numpy) beside it. On 2 cores a 10-minute recording took 12.3-12.4 s through a
+# fresh server against 14.9-16.5 s one batch at a time, with the same turns, and the
+# server's peak RSS rose 37 MB. The speakers' voices (up to 30 s each) are embedded one at
+# a time: two at once held 65 MB more for little more speed.
+LANES = 2
 # Windows of one speaker are more alike than this (cosine, average linkage); chosen on
 # conversations built from the calibration speakers (bench/diarization.py).
 THRESHOLD = 0.30
@@ -110,10 +117,14 @@ class Diarizer:
         return PHONE_LINE_THRESHOLD if phone_line else self.threshold
 
     def embed_windows(self, wave: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-        rows = [
-            self.voice.encoder.embed_batch([wave[s:e] for s, e in spans[i : i + BATCH]])
-            for i in range(0, len(spans), BATCH)
-        ]
+        batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+        with ThreadPoolExecutor(LANES) as lanes:
+            rows = list(
+                lanes.map(
+                    lambda batch: self.voice.encoder.embed_batch([wave[s:e] for s, e in batch]),
+                    batches,
+                )
+            )
         return np.concatenate(rows) if rows else np.zeros((0, self.voice.encoder.dim), np.float32)
 
     def diarize(
