@@ -40,11 +40,13 @@ MIN_WINDOW = int(0.5 * SAMPLE_RATE)  # shorter speech takes its neighbours' spea
 FRAME = SAMPLE_RATE // 100
 MIN_TURN = int(0.3 * SAMPLE_RATE)  # a shorter run inside speech joins its neighbour
 BATCH = 8  # windows per inference: larger batches ran no faster and held 150 MB more
-# Batches of windows embedded at once: while one runs, the next one's features are
-# computed (numpy) beside it. On 2 cores a 10-minute recording took 12.3-12.4 s through a
-# fresh server against 14.9-16.5 s one batch at a time, with the same turns, and the
-# server's peak RSS rose 37 MB. The speakers' voices (up to 30 s each) are embedded one at
-# a time: two at once held 65 MB more for little more speed.
+# Batches of windows embedded at once. One inference of eight 1.5 s windows leaves its
+# threads idle part of the time, and two at once fill the cores: on 2 cores a 10-minute
+# recording took 12.3-12.4 s through a fresh server against 14.9-16.5 s one batch at a
+# time, with the same turns, and the server's peak RSS rose 37 MB. Computing the next
+# batch's features beside a single inference gained nothing (they are 0.6 of 7.3 s). The
+# speakers' voices (up to 30 s each) are embedded one at a time: two at once held 65 MB
+# more for little more speed.
 LANES = 2
 # Windows of one speaker are more alike than this (cosine, average linkage); chosen on
 # conversations built from the calibration speakers (bench/diarization.py).
