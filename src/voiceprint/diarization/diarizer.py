@@ -44,7 +44,7 @@ BATCH = 8  # windows per inference: larger batches ran no faster and held 150 MB
 # threads idle part of the time, and two at once fill the cores: on 2 cores a 10-minute
 # recording took 12.3-12.4 s through a fresh server against 14.9-16.5 s one batch at a
 # time, with the same turns, and the server's peak RSS rose 37 MB. Computing the next
-# batch's features beside a single inference gained nothing (they are 0.6 of 7.3 s). The
+# batch's features beside a single inference gained nothing (they take 0.6 s of 7.3). The
 # speakers' voices (up to 30 s each) are embedded one at a time: two at once held 65 MB
 # more for little more speed.
 LANES = 2
@@ -119,13 +119,12 @@ class Diarizer:
         return PHONE_LINE_THRESHOLD if phone_line else self.threshold
 
     def embed_windows(self, wave: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-        batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+        def embedded(batch: list[tuple[int, int]]) -> np.ndarray:
+            return self.voice.encoder.embed_batch([wave[s:e] for s, e in batch])
+
         with ThreadPoolExecutor(LANES) as lanes:
             rows = list(
-                lanes.map(
-                    lambda batch: self.voice.encoder.embed_batch([wave[s:e] for s, e in batch]),
-                    batches,
-                )
+                lanes.map(embedded, [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)])
             )
         return np.concatenate(rows) if rows else np.zeros((0, self.voice.encoder.dim), np.float32)
 
